@@ -1,0 +1,140 @@
+"""`generate_image`: one Gemini call for one variation, staged in S3 before it returns.
+
+Pay once: the staging key is deterministic per task and variation; when an earlier attempt
+already stored the image there, the model is not called again. S3 hiccups after a paid answer
+are retried inside the activity (heartbeating) rather than by re-running the model call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import httpx
+import pydantic
+from google import genai
+from google.genai import errors, types
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.gemini_outcome import classify_api_error, classify_transport_error, delivered_image
+from activities.heartbeat import with_heartbeats
+from activities.image_check import InvalidImageError, inspect_image
+from activities.storage_retry import store_with_retries
+from studio import error_codes
+from studio.object_keys import staging_key
+from studio.object_store import ObjectStore
+from studio.payloads import GeneratedImage, GenerateImageInput, ImageRef
+from studio.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Attempts at a call that answered without a usable image (NO_IMAGE, invalid bytes) before the
+# variation fails for good: a few tries help, many only spend money.
+MAX_NO_IMAGE_ATTEMPTS = 3
+
+
+def build_gemini_client(settings: Settings) -> genai.Client:
+    """A google-genai client with `api_version` pinned and SDK retries off (Temporal retries).
+
+    Uses the emulator at `GOOGLE_GEMINI_BASE_URL` when no API key is configured.
+    """
+    options = types.HttpOptions(
+        api_version=settings.gemini_api_version,
+        base_url=settings.gemini_base_url,
+        timeout=int(settings.gemini_timeout_s * 1000),  # milliseconds
+    )
+    return genai.Client(api_key=settings.gemini_api_key or "emulator", http_options=options)
+
+
+class GeminiActivities:
+    """Activities that call the model; constructed once per worker with its clients."""
+
+    def __init__(self, client: genai.Client, store: ObjectStore) -> None:
+        self._client = client
+        self._store = store
+
+    async def _call_model(self, inp: GenerateImageInput) -> types.GenerateContentResponse:
+        plan = inp.plan
+        config = types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio=plan.aspect_ratio, image_size=plan.image_size),
+        )
+        try:
+            return await with_heartbeats(
+                self._client.aio.models.generate_content(model=plan.model, contents=[plan.prompt], config=config)
+            )
+        except errors.APIError as exc:
+            raise classify_api_error(exc) from exc
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise classify_transport_error(exc) from exc
+        except pydantic.ValidationError as exc:
+            # google-genai parses the body before we see it: undecodable inline data
+            # (truncated base64) surfaces here. Bounded retries, like any unusable answer.
+            raise ApplicationError(
+                f"model answer could not be parsed: {str(exc)[:300]}",
+                type=error_codes.INVALID_IMAGE,
+                non_retryable=activity.info().attempt >= MAX_NO_IMAGE_ATTEMPTS,
+            ) from exc
+
+    async def _existing(self, key: str) -> GeneratedImage | None:
+        found = await self._store.head(key)
+        if found is None or "sha256" not in found.metadata:
+            return None
+        meta = found.metadata
+        return GeneratedImage(
+            staged=ImageRef(
+                key=key,
+                sha256=meta["sha256"],
+                size=found.size,
+                mime=found.content_type,
+                width=int(meta["width"]),
+                height=int(meta["height"]),
+            ),
+            model_version=meta.get("model-version") or None,
+            response_id=meta.get("response-id") or None,
+            usage=json.loads(meta.get("usage", "{}")),
+            model_called=False,
+        )
+
+    @activity.defn(name="generate_image")
+    async def generate_image(self, inp: GenerateImageInput) -> GeneratedImage:
+        """Call Gemini once and stage the delivered image in S3; returns its reference.
+
+        Raises ApplicationError typed per `studio.error_codes` (ContentBlocked, RateLimited with
+        `next_retry_delay`, ModelUnavailable, NoImage, InvalidImage, ...).
+        """
+        key = staging_key(inp.project_id, inp.task_id, inp.variation_index)
+        existing = await self._existing(key)
+        if existing is not None:
+            log.info("variation already staged at %s; not calling the model again", key)
+            return existing
+        attempt = activity.info().attempt
+        response = await self._call_model(inp)
+        last_attempt = attempt >= MAX_NO_IMAGE_ATTEMPTS
+        image = delivered_image(response, last_attempt=last_attempt)
+        try:
+            info = inspect_image(image.data, image.mime or None)
+        except InvalidImageError as exc:
+            raise ApplicationError(
+                f"model returned an invalid image: {exc}", type=error_codes.INVALID_IMAGE, non_retryable=last_attempt
+            ) from exc
+        sha256 = hashlib.sha256(image.data).hexdigest()
+        metadata = {
+            "sha256": sha256,
+            "width": str(info.width),
+            "height": str(info.height),
+            "model-version": image.model_version or "",
+            "response-id": image.response_id or "",
+            "usage": json.dumps(image.usage, separators=(",", ":")),
+        }
+        await store_with_retries(lambda: self._store.put(key, image.data, info.mime, metadata), what=f"stage {key}")
+        return GeneratedImage(
+            staged=ImageRef(
+                key=key, sha256=sha256, size=len(image.data), mime=info.mime, width=info.width, height=info.height
+            ),
+            model_version=image.model_version,
+            response_id=image.response_id,
+            usage=image.usage,
+        )

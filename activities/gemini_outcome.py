@@ -1,0 +1,148 @@
+"""Turn Gemini answers and errors into an image or an `ApplicationError` with our taxonomy.
+
+Wire facts (shared/GEMINI.md, Google's generateContent docs): blocks arrive as HTTP 200 with
+`promptFeedback.blockReason` or a safety `finishReason`; 429 bodies carry
+`google.rpc.RetryInfo.retryDelay` and a `QuotaFailure` whose quotaId says PerDay for daily caps;
+Gemini 3 Pro returns interim `thought` images before the delivered one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from google.genai import errors, types
+from temporalio.exceptions import ApplicationError
+
+from studio import error_codes
+
+BLOCK_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "RECITATION",
+        "IMAGE_RECITATION",
+        "BLOCKLIST",
+        "SPII",
+    }
+)
+RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)s\s*$")
+
+
+@dataclass(frozen=True)
+class DeliveredImage:
+    """The last non-thought image part of a response, with the response's metadata."""
+
+    data: bytes
+    mime: str
+    model_version: str | None
+    response_id: str | None
+    usage: dict[str, Any]
+
+
+def _name(value: Any) -> str:
+    """Enum or string -> its wire name ("IMAGE_SAFETY")."""
+    return str(getattr(value, "value", value) or "")
+
+
+def _error_details(exc: errors.APIError) -> list[dict[str, Any]]:
+    body = exc.details if isinstance(exc.details, dict) else {}
+    inner = body.get("error", body)
+    details = inner.get("details", []) if isinstance(inner, dict) else []
+    return [d for d in details if isinstance(d, dict)]
+
+
+def retry_delay_s(exc: errors.APIError) -> float | None:
+    """`RetryInfo.retryDelay` of an error body in seconds ("47s" -> 47.0), or None."""
+    for detail in _error_details(exc):
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def is_daily_quota(exc: errors.APIError) -> bool:
+    """True when a QuotaFailure violation names a per-day quota."""
+    for detail in _error_details(exc):
+        if detail.get("@type", "").endswith("google.rpc.QuotaFailure"):
+            for violation in detail.get("violations", []):
+                if "PerDay" in str(violation.get("quotaId", "")):
+                    return True
+    return False
+
+
+def classify_api_error(exc: errors.APIError) -> ApplicationError:
+    """Map an HTTP error from google-genai to an ApplicationError (retryable per DESIGN.md)."""
+    code = int(exc.code or 0)
+    text = f"Gemini HTTP {code} {exc.status}: {exc.message}"
+    if code == 429:
+        if is_daily_quota(exc):
+            return ApplicationError(text, type=error_codes.QUOTA_EXHAUSTED, non_retryable=True)
+        delay = retry_delay_s(exc)
+        return ApplicationError(
+            text,
+            type=error_codes.RATE_LIMITED,
+            next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
+        )
+    if code in RETRYABLE_HTTP:
+        return ApplicationError(text, type=error_codes.MODEL_UNAVAILABLE)
+    return ApplicationError(text, type=error_codes.INVALID_REQUEST, non_retryable=True)
+
+
+def classify_transport_error(exc: Exception) -> ApplicationError:
+    """Connection errors and client-side timeouts: the model is unavailable, retry."""
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException | TimeoutError) else "unreachable"
+    return ApplicationError(f"Gemini {kind}: {type(exc).__name__}: {exc}", type=error_codes.MODEL_UNAVAILABLE)
+
+
+def delivered_image(response: types.GenerateContentResponse, *, last_attempt: bool) -> DeliveredImage:
+    """The image the model delivered, or raise the ApplicationError that explains why not.
+
+    Blocks are never retried. No image (NO_IMAGE, IMAGE_OTHER, text only) is retried until
+    `last_attempt`, then fails for good.
+    """
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        reason = _name(feedback.block_reason)
+        message = f"prompt blocked by the model: blockReason={reason}"
+        if feedback.block_reason_message:
+            message += f" ({feedback.block_reason_message})"
+        raise ApplicationError(message, {"reason": reason}, type=error_codes.CONTENT_BLOCKED, non_retryable=True)
+    candidates = response.candidates or []
+    if not candidates:
+        raise ApplicationError("model returned no candidates", type=error_codes.NO_IMAGE, non_retryable=last_attempt)
+    candidate = candidates[0]
+    finish = _name(candidate.finish_reason)
+    parts = (candidate.content.parts if candidate.content else None) or []
+    texts = [p.text for p in parts if p.text and not p.thought]
+    if finish in BLOCK_FINISH_REASONS:
+        message = f"image blocked by the model: finishReason={finish}"
+        if texts:
+            message += f": {' '.join(texts)[:300]}"
+        raise ApplicationError(message, {"reason": finish}, type=error_codes.CONTENT_BLOCKED, non_retryable=True)
+    images = [p for p in parts if p.inline_data is not None and p.inline_data.data and not p.thought]
+    if not images:
+        said = f"; model said: {' '.join(texts)[:300]}" if texts else ""
+        raise ApplicationError(
+            f"model returned no image (finishReason={finish or 'none'}){said}",
+            {"reason": finish},
+            type=error_codes.NO_IMAGE,
+            non_retryable=last_attempt,
+        )
+    blob = images[-1].inline_data
+    assert blob is not None and blob.data is not None  # filtered above; narrows for mypy
+    usage = response.usage_metadata.model_dump(exclude_none=True, mode="json") if response.usage_metadata else {}
+    return DeliveredImage(
+        data=blob.data,
+        mime=blob.mime_type or "",
+        model_version=response.model_version,
+        response_id=response.response_id,
+        usage=usage,
+    )

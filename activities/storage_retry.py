@@ -1,0 +1,41 @@
+"""Retry S3 operations inside an activity, heartbeating between attempts.
+
+Used where the work before the S3 call was expensive (a paid model answer): retrying here keeps
+the bytes in hand instead of failing the activity and paying for them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from studio import error_codes
+
+T = TypeVar("T")
+
+# Delays between attempts, in seconds: about a minute of S3 trouble is absorbed in-activity.
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+async def store_with_retries(op: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run `op` until it succeeds, sleeping `BACKOFF_S` between failures and heartbeating.
+
+    Raises a retryable ApplicationError (StorageUnavailable) when every attempt failed.
+    """
+    last: Exception | None = None
+    for delay in (*BACKOFF_S, None):
+        try:
+            return await op()
+        except (BotoCoreError, ClientError, OSError) as exc:
+            last = exc
+            activity.logger.warning("S3 %s failed (%s); retrying in %s s", what, exc, delay)
+        if delay is None:
+            break
+        activity.heartbeat()
+        await asyncio.sleep(delay)
+    raise ApplicationError(f"S3 unavailable: {what}: {last}", type=error_codes.STORAGE_UNAVAILABLE)

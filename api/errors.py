@@ -1,0 +1,115 @@
+"""Application errors and the handlers that render every error as `{"error": {"code", "message"}}`.
+
+Expected errors never surface as 500: bad input is a 4xx, a dependency outage is a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """`error` member of every error response."""
+
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Shape of every error response."""
+
+    error: ErrorBody
+
+
+class AppError(Exception):
+    """An expected error with its HTTP status and stable code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class DependencyUnavailable(AppError):
+    status_code = 503
+    code = "dependency_unavailable"
+
+
+def _body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return ErrorResponse(error=ErrorBody(code=code, message=message, details=details)).model_dump(exclude_none=True)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the given error statuses."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(_body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid input')}" if where else str(first.get("msg", "invalid input"))
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+        return JSONResponse(_body("invalid_request", message, details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable during %s %s: %r", request.method, request.url.path, exc)
+        which = (
+            "database"
+            if isinstance(exc, DBAPIError | OSError)
+            else "temporal"
+            if isinstance(exc, RPCError)
+            else "storage"
+        )
+        return JSONResponse(
+            _body("dependency_unavailable", f"{which} is unavailable; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_type in (OperationalError, InterfaceError, DBAPIError, ConnectionError, OSError, RPCError, BotoCoreError):
+        app.add_exception_handler(exc_type, _outage)

@@ -1,0 +1,12 @@
+"""All routers, gathered in one place."""
+
+from fastapi import APIRouter
+
+from api.routes import assets, health, projects, tasks
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(projects.router)
+api_router.include_router(tasks.router)
+api_router.include_router(assets.router)
+
+__all__ = ["api_router", "health"]

@@ -1,0 +1,53 @@
+"""/projects: a user's projects."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentUser, SessionDep
+from api.errors import InvalidInput, NotFound, responses
+from api.schemas import Page, ProjectCreate, ProjectPublic
+from db.models import Project
+from db.pagination import InvalidCursor
+from db.projects import create_project, get_owned_project, list_owned_projects
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+LimitQuery = Annotated[int, Query(ge=1, le=100)]
+
+
+async def owned_project_or_404(session: SessionDep, user: CurrentUser, project_id: uuid.UUID) -> Project:
+    """The caller's project; another user's or an unknown id is the same 404."""
+    project = await get_owned_project(session, user.id, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} not found")
+    return project
+
+
+@router.post("", status_code=201, response_model=ProjectPublic, responses=responses(401, 422))
+async def create(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> Project:
+    """Create a project owned by the caller."""
+    project = await create_project(session, user.id, body.name, body.description)
+    await session.commit()
+    return project
+
+
+@router.get("", response_model=Page[ProjectPublic], responses=responses(401, 422))
+async def list_projects(
+    session: SessionDep, user: CurrentUser, cursor: str | None = None, limit: LimitQuery = 50
+) -> Page[ProjectPublic]:
+    """The caller's projects, newest first."""
+    try:
+        rows, next_cursor = await list_owned_projects(session, user.id, cursor, limit)
+    except InvalidCursor as exc:
+        raise InvalidInput(str(exc)) from exc
+    return Page(items=[ProjectPublic.model_validate(p) for p in rows], next_cursor=next_cursor)
+
+
+@router.get("/{project_id}", response_model=ProjectPublic, responses=responses(401, 404))
+async def get(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Project:
+    """One of the caller's projects."""
+    return await owned_project_or_404(session, user, project_id)

@@ -1,0 +1,116 @@
+"""Request and response schemas, named by role. Input models forbid unknown fields; ORM
+models never leave the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from studio.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
+from studio.payloads import Stage, TaskError, VariationProgress
+from studio.user_text import sanitize_user_text
+
+T = TypeVar("T")
+
+TaskStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "timed_out", "terminated"]
+
+MAX_PROMPT_CHARS = 4000
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list, newest first; pass `next_cursor` as `cursor` for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+
+
+class ProjectPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class TaskCreate(BaseModel):
+    """A render request. `image_size` is 3 Pro only (Gemini rejects it on Flash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    description: str | None = Field(None, max_length=2000)
+    n: int = Field(1, ge=1, le=8, description="number of variations, one model call each")
+    model: ModelName = DEFAULT_MODEL
+    aspect_ratio: AspectRatio = "1:1"
+    image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        if not sanitize_user_text(value):
+            raise ValueError("prompt has no visible text")
+        return value
+
+    @model_validator(mode="after")
+    def _size_supported(self) -> TaskCreate:
+        if self.image_size is not None and not MODELS[self.model].supports_image_size:
+            raise ValueError(f"image_size is not supported by {self.model}; leave it out")
+        return self
+
+    def parameters(self) -> dict[str, Any]:
+        """The model parameters stored on the task and sent to the workflow."""
+        return {"model": self.model, "aspect_ratio": self.aspect_ratio, "image_size": self.image_size, "n": self.n}
+
+
+class TaskPublic(BaseModel):
+    """A task with its status derived from its Temporal workflow."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    description: str | None
+    prompt: str
+    parameters: dict[str, Any]
+    status: TaskStatus
+    stage: Stage | None = None
+    variations: list[VariationProgress] = Field(default_factory=list)
+    asset_ids: list[str] = Field(default_factory=list)
+    error: TaskError | None = None
+    workflow_id: str
+    temporal_ui_url: str
+    created_at: datetime
+
+
+class AssetPublic(BaseModel):
+    """A rendered image; `url` is a presigned S3 GET URL a client can fetch directly."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    task_id: uuid.UUID
+    variation_index: int
+    type: str
+    file_key: str
+    content_type: str
+    width: int
+    height: int
+    byte_size: int
+    sha256: str
+    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    state: str
+    created_at: datetime
+    url: str
+    url_expires_in_s: int

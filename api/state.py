@@ -1,0 +1,21 @@
+"""Process-wide resources of the API, opened in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from db.session import SessionFactory
+from studio.object_store import ObjectStore
+from studio.settings import Settings
+
+
+@dataclass
+class ApiResources:
+    """What request handlers need: settings, Postgres sessions, the Temporal client, S3."""
+
+    settings: Settings
+    sessions: SessionFactory
+    temporal: Client
+    store: ObjectStore

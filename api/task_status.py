@@ -1,0 +1,122 @@
+"""Derive a task's status from its Temporal workflow (there is no status column).
+
+- One task: `describe()` (no live worker needed), then the result or failure for closed
+  workflows, or the `progress` query with a short timeout for running ones.
+- A page of tasks: one visibility call for the whole page. Visibility lags about a second
+  behind a start, so a task the list cannot see yet is `queued`, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.common import TypedSearchAttributes
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
+from temporalio.service import RPCError, RPCStatusCode
+
+from studio.payloads import RenderTaskResult, TaskError, TaskProgress, VariationProgress
+from studio.search_attributes import ERROR_CODE, RENDER_STAGE
+
+log = logging.getLogger(__name__)
+
+QUERY_TIMEOUT = timedelta(seconds=2)
+
+_CLOSED = {
+    WorkflowExecutionStatus.COMPLETED: "succeeded",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+}
+
+
+@dataclass
+class DerivedStatus:
+    """What the API reports about a task's workflow."""
+
+    status: str
+    stage: str | None = None
+    variations: list[VariationProgress] = field(default_factory=list)
+    asset_ids: list[str] = field(default_factory=list)
+    error: TaskError | None = None
+
+
+def _from_search_attributes(status: WorkflowExecutionStatus | None, attrs: TypedSearchAttributes) -> DerivedStatus:
+    stage = attrs.get(RENDER_STAGE)
+    if status is None or status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
+        return DerivedStatus(status="queued" if stage in (None, "queued") else "running", stage=stage)
+    derived = DerivedStatus(status=_CLOSED.get(status, "failed"), stage=stage)
+    code = attrs.get(ERROR_CODE)
+    if derived.status == "failed" and code:
+        derived.error = TaskError(code=code, message="see the task for details")
+    return derived
+
+
+def _failure_detail(err: WorkflowFailureError) -> tuple[TaskError, TaskProgress | None]:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        progress = None
+        if cause.details:
+            progress = TaskProgress.model_validate(cause.details[0])
+        return TaskError(code=cause.type or "internal", message=cause.message), progress
+    if isinstance(cause, CancelledError):
+        return TaskError(code="canceled", message="the task was canceled"), None
+    if isinstance(cause, TerminatedError):
+        return TaskError(code="terminated", message=f"terminated by an operator: {cause.message}"), None
+    if isinstance(cause, WorkflowTimeoutError):
+        return TaskError(code="timed_out", message="the task exceeded its deadline"), None
+    return TaskError(code="internal", message=str(cause or err)), None
+
+
+async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
+    """Full status of one task. Raises RPCError when Temporal is unreachable."""
+    handle = client.get_workflow_handle(workflow_id, result_type=RenderTaskResult)
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return DerivedStatus(status="queued", stage="queued")
+        raise
+    derived = _from_search_attributes(desc.status, desc.typed_search_attributes)
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        try:
+            progress = await handle.query(
+                RenderTaskWorkflowQuery.PROGRESS, result_type=TaskProgress, rpc_timeout=QUERY_TIMEOUT
+            )
+            derived.variations = progress.variations
+            derived.stage = progress.stage
+        except RPCError as exc:  # no live worker, or it is slow: the stage attribute still answers
+            log.info("progress query for %s unanswered: %s", workflow_id, exc.message)
+    elif desc.status == WorkflowExecutionStatus.COMPLETED:
+        result = await handle.result()
+        derived.variations = result.progress.variations
+        derived.asset_ids = result.asset_ids
+    elif desc.status is not None and desc.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            derived.error, progress = _failure_detail(err)
+            if progress is not None:
+                derived.variations = progress.variations
+    return derived
+
+
+async def list_task_statuses(client: Client, project_id: str, workflow_ids: list[str]) -> dict[str, DerivedStatus]:
+    """Status of each workflow id with one visibility call; ids not yet visible are `queued`."""
+    found: dict[str, DerivedStatus] = {}
+    if workflow_ids:
+        ids = ", ".join(f"'{wid}'" for wid in workflow_ids)
+        query = f"ProjectId = '{project_id}' AND WorkflowId IN ({ids})"
+        async for execution in client.list_workflows(query, page_size=len(workflow_ids)):
+            found[execution.id] = _from_search_attributes(execution.status, execution.typed_search_attributes)
+    return {wid: found.get(wid, DerivedStatus(status="queued", stage="queued")) for wid in workflow_ids}
+
+
+class RenderTaskWorkflowQuery:
+    """Names of the workflow's queries (the API never imports workflow code)."""
+
+    PROGRESS = "progress"

@@ -1,0 +1,1 @@
+"""Postgres: ORM models, the async engine and the named queries the API and activities use."""

@@ -1,0 +1,81 @@
+"""Rendered assets: idempotent upserts from the workflow, owner-scoped reads for the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Project, RenderedAsset
+from db.pagination import newest_first, page_of
+
+
+async def upsert_asset(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    task_id: uuid.UUID,
+    variation_index: int,
+    file_key: str,
+    content_type: str,
+    width: int,
+    height: int,
+    byte_size: int,
+    sha256: str,
+    metadata: dict[str, Any],
+) -> uuid.UUID:
+    """Insert or update the row for (task_id, variation_index); returns its id.
+
+    Retrying with the same arguments leaves exactly one row. The caller commits.
+    """
+    values = {
+        "file_key": file_key,
+        "content_type": content_type,
+        "width": width,
+        "height": height,
+        "byte_size": byte_size,
+        "sha256": sha256,
+        "metadata": metadata,
+    }
+    stmt = (
+        insert(RenderedAsset.__table__)
+        .values(
+            id=uuid.uuid4(),
+            project_id=project_id,
+            task_id=task_id,
+            variation_index=variation_index,
+            type="image",
+            **values,
+        )
+        .on_conflict_do_update(constraint="uq_rendered_assets_task_variation", set_=values)
+        .returning(RenderedAsset.__table__.c.id)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def get_owned_asset(session: AsyncSession, owner_id: uuid.UUID, asset_id: uuid.UUID) -> RenderedAsset | None:
+    """The asset if its project belongs to `owner_id`, else None."""
+    stmt = (
+        select(RenderedAsset)
+        .join(Project, Project.id == RenderedAsset.project_id)
+        .where(RenderedAsset.id == asset_id, Project.owner_id == owner_id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_project_assets(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    task_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[RenderedAsset], str | None]:
+    """A page of the project's assets (optionally of one task), newest first."""
+    base = select(RenderedAsset).where(RenderedAsset.project_id == project_id)
+    if task_id is not None:
+        base = base.where(RenderedAsset.task_id == task_id)
+    rows = list((await session.execute(newest_first(base, RenderedAsset, cursor, limit))).scalars())
+    return page_of(rows, limit)

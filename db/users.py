@@ -1,0 +1,38 @@
+"""Users and API keys. Keys are random 32-byte tokens; only their SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import User
+
+API_KEY_PREFIX = "rs_"
+
+
+def hash_api_key(api_key: str) -> str:
+    """Hex SHA-256 of an API key (keys are high-entropy, so a fast hash is enough)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    """A fresh API key: `rs_` + 43 URL-safe characters (256 bits)."""
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def create_user(session: AsyncSession, name: str, api_key: str | None = None) -> tuple[User, str]:
+    """Add a user; returns (user, plaintext api key). The caller commits."""
+    key = api_key or new_api_key()
+    user = User(name=name, api_key_hash=hash_api_key(key))
+    session.add(user)
+    await session.flush()
+    return user, key
+
+
+async def get_user_by_api_key(session: AsyncSession, api_key: str) -> User | None:
+    """The user owning this key, or None."""
+    result = await session.execute(select(User).where(User.api_key_hash == hash_api_key(api_key)))
+    return result.scalar_one_or_none()

@@ -1,0 +1,13 @@
+"""Emulator of Gemini's image generateContent REST API, for `make dev` and the tests.
+
+Serves `POST /{v1,v1beta}/models/{model}:generateContent` with the wire format in
+shared/GEMINI.md (thought parts on 3 Pro, Google error bodies, blocks), renders deterministic
+synthetic images of the sizes in `studio.catalog`, and lets tests script failures through
+`/_emulator/` control endpoints (see `gemini_emulator.scripts` for the Outcome kinds).
+"""
+
+from .app import create_app
+from .scripts import Outcome, ScriptRegistry
+from .server import EmulatorServer
+
+__all__ = ["EmulatorServer", "Outcome", "ScriptRegistry", "create_app"]

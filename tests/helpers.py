@@ -1,0 +1,40 @@
+"""Small helpers shared by the API tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
+
+
+async def create_project(http: httpx.AsyncClient, name: str = "demo") -> str:
+    response = await http.post("/api/v1/projects", json={"name": name})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def create_task(http: httpx.AsyncClient, project_id: str, **body: Any) -> dict[str, Any]:
+    payload = {"name": "task", **body}
+    response = await http.post(f"/api/v1/projects/{project_id}/tasks", json=payload)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+async def wait_for_task(
+    http: httpx.AsyncClient, task_id: str, statuses: set[str] = TERMINAL, timeout_s: float = 90
+) -> dict[str, Any]:
+    """Poll GET /tasks/{id} until its status is in `statuses`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = await http.get(f"/api/v1/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        task = dict(response.json())
+        if task["status"] in statuses:
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task stuck in {task['status']}/{task['stage']}: {task}")
+        await asyncio.sleep(0.25)

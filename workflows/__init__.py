@@ -1,0 +1,1 @@
+"""Temporal workflows: one `RenderTaskWorkflow` per render task."""

@@ -1,0 +1,36 @@
+"""Timeouts and retry policies of the render workflow's activities (DESIGN.md failure table)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from studio import error_codes
+
+# One model call: Gemini 3 Pro takes 10-60 s for an image, a 4K one longer; staging retries
+# can add about a minute. Heartbeats every 5 s, so a dead worker is noticed within 30 s.
+GENERATE_START_TO_CLOSE = timedelta(minutes=5)
+GENERATE_HEARTBEAT = timedelta(seconds=30)
+MODEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,  # bounded by the task deadline (schedule-to-close), not by a count
+    non_retryable_error_types=error_codes.NON_RETRYABLE,
+)
+
+PROMPT_START_TO_CLOSE = timedelta(seconds=30)
+PROMPT_RETRY = RetryPolicy(maximum_attempts=5)
+
+# Storage and records never call the model, so they may retry long: a paid image must land.
+STORAGE_START_TO_CLOSE = timedelta(minutes=2)
+RECORD_START_TO_CLOSE = timedelta(seconds=30)
+DURABLE_SCHEDULE_TO_CLOSE = timedelta(hours=1)
+DURABLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=[error_codes.INVALID_IMAGE],
+)
