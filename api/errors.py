@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "5"}}.get(exc.status_code)
         return JSONResponse(_body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -113,3 +113,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for exc_type in (OperationalError, InterfaceError, DBAPIError, ConnectionError, OSError, RPCError, BotoCoreError):
         app.add_exception_handler(exc_type, _outage)
+
+    @app.exception_handler(RuntimeError)
+    async def _runtime(request: Request, exc: RuntimeError) -> JSONResponse:
+        # A lazily connected Temporal client reports an unreachable server as RuntimeError.
+        if str(exc).startswith("Failed client connect"):
+            return await _outage(request, RPCError(str(exc), RPCStatusCode.UNAVAILABLE, b""))
+        log.exception("unexpected error during %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(_body("internal", "internal error"), status_code=500)

@@ -67,7 +67,7 @@ async def start_task(
         )
     except WorkflowAlreadyStartedError:
         log.info("workflow %s was already started", task.workflow_id)
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
         log.warning("could not start workflow %s: %s", task.workflow_id, exc)
         await delete_task(session, task.id)
         await session.commit()

@@ -11,10 +11,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+)
 from temporalio.common import TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -65,8 +72,6 @@ def _failure_detail(err: WorkflowFailureError) -> tuple[TaskError, TaskProgress 
         return TaskError(code=cause.type or "internal", message=cause.message), progress
     if isinstance(cause, CancelledError):
         return TaskError(code="canceled", message="the task was canceled"), None
-    if isinstance(cause, TerminatedError):
-        return TaskError(code="terminated", message=f"terminated by an operator: {cause.message}"), None
     if isinstance(cause, WorkflowTimeoutError):
         return TaskError(code="timed_out", message="the task exceeded its deadline"), None
     return TaskError(code="internal", message=str(cause or err)), None
@@ -95,6 +100,8 @@ async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
         result = await handle.result()
         derived.variations = result.progress.variations
         derived.asset_ids = result.asset_ids
+    elif desc.status == WorkflowExecutionStatus.TERMINATED:
+        derived.error = TaskError(code="terminated", message=f"terminated: {await _termination_reason(handle)}")
     elif desc.status is not None and desc.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
         try:
             await handle.result()
@@ -103,6 +110,14 @@ async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
             if progress is not None:
                 derived.variations = progress.variations
     return derived
+
+
+async def _termination_reason(handle: WorkflowHandle[Any, Any]) -> str:
+    """The operator's reason, from the history's close event."""
+    async for event in handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            return event.workflow_execution_terminated_event_attributes.reason or "no reason given"
+    return "no reason given"
 
 
 async def list_task_statuses(client: Client, project_id: str, workflow_ids: list[str]) -> dict[str, DerivedStatus]:

@@ -16,7 +16,9 @@ async def test_two_variations_render_store_and_download(
     http: httpx.AsyncClient, emulator: EmulatorServer, token: str
 ) -> None:
     project_id = await create_project(http)
-    created = await create_task(http, project_id, prompt=f"a lighthouse at dusk {token}", n=2, aspect_ratio="16:9", image_size="1K")
+    created = await create_task(
+        http, project_id, prompt=f"a lighthouse at dusk {token}", n=2, aspect_ratio="16:9", image_size="1K"
+    )
     assert created["status"] == "queued"
     assert created["temporal_ui_url"].endswith(f"/namespaces/default/workflows/{created['workflow_id']}")
 

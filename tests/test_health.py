@@ -1,0 +1,53 @@
+"""Probes, and the 503 (never 500) a client gets while a dependency is down."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.app import create_app
+from db.users import create_user
+from studio.localstack.ports import free_port
+from studio.settings import Settings
+from tests.helpers import create_project
+
+
+async def test_healthz_and_readyz(api_server: object) -> None:
+    async with httpx.AsyncClient(base_url=api_server.base_url) as client:  # type: ignore[attr-defined]
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"postgres": "ok", "temporal": "ok", "s3": "ok"}
+
+
+@pytest.fixture
+async def api_without_temporal(settings: Settings, sessions: object):  # type: ignore[no-untyped-def]
+    """The real API wired to the real Postgres and S3 but to a Temporal address nobody listens on."""
+    broken = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    app = create_app(broken)
+    async with sessions() as session:  # type: ignore[operator]
+        _, key = await create_user(session, "outage")
+        await session.commit()
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers={"Authorization": f"Bearer {key}"}
+        ) as client:
+            yield client
+
+
+async def test_temporal_down_gives_503_and_creates_nothing(api_without_temporal: httpx.AsyncClient) -> None:
+    http = api_without_temporal
+    project_id = await create_project(http)
+
+    response = await http.post(f"/api/v1/projects/{project_id}/tasks", json={"name": "t", "prompt": "a cat"})
+    ready = await http.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert response.headers["retry-after"] == "5"
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["temporal"].startswith("unavailable")
+    listed = await http.get(f"/api/v1/projects/{project_id}/tasks")
+    assert listed.status_code == 503  # listing needs visibility: 503, not 500
