@@ -63,7 +63,7 @@ class GeminiActivities:
         )
         try:
             return await with_heartbeats(
-                self._client.aio.models.generate_content(model=plan.model, contents=[plan.prompt], config=config)
+                self._client.aio.models.generate_content(model=plan.model, contents=plan.prompt, config=config)
             )
         except errors.APIError as exc:
             raise classify_api_error(exc) from exc

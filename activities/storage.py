@@ -46,7 +46,8 @@ class StorageActivities:
             raise ApplicationError(str(exc), type=error_codes.INVALID_IMAGE, non_retryable=True) from exc
         if not aspect_matches(info.width, info.height, inp.expected_width, inp.expected_height):
             raise ApplicationError(
-                f"image is {info.width}x{info.height}, expected the aspect of {inp.expected_width}x{inp.expected_height}",
+                f"image is {info.width}x{info.height} px, "
+                f"expected the aspect ratio of {inp.expected_width}x{inp.expected_height}",
                 type=error_codes.INVALID_IMAGE,
                 non_retryable=True,
             )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Project, RenderedAsset
 from db.pagination import newest_first, page_of
+
+_TABLE = cast(Table, RenderedAsset.__table__)
 
 
 async def upsert_asset(
@@ -41,7 +43,7 @@ async def upsert_asset(
         "metadata": metadata,
     }
     stmt = (
-        insert(RenderedAsset.__table__)
+        insert(_TABLE)
         .values(
             id=uuid.uuid4(),
             project_id=project_id,
@@ -51,7 +53,7 @@ async def upsert_asset(
             **values,
         )
         .on_conflict_do_update(constraint="uq_rendered_assets_task_variation", set_=values)
-        .returning(RenderedAsset.__table__.c.id)
+        .returning(_TABLE.c.id)
     )
     return (await session.execute(stmt)).scalar_one()
 

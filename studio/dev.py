@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from api.app import create_app
+from api.server import EmbeddedServer
 from db.session import create_engine, create_session_factory
 from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
@@ -24,22 +25,23 @@ console = Console()
 log = logging.getLogger(__name__)
 
 
-async def ensure_dev_user(settings: Settings, key_file: Path) -> str:
-    """Create the local user once and keep its API key in `key_file`; returns the key."""
+async def ensure_dev_user(settings: Settings, saved_key: str | None) -> str:
+    """The local user's API key: `saved_key` when it still works, else a new user's key."""
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session:
-            if key_file.exists():
-                key = key_file.read_text().strip()
-                if await get_user_by_api_key(session, key) is not None:
-                    return key
+            if saved_key and await get_user_by_api_key(session, saved_key) is not None:
+                return saved_key
             _, key = await create_user(session, "local developer")
             await session.commit()
+            return key
     finally:
         await engine.dispose()
+
+
+def _save_key(key_file: Path, key: str) -> None:
     key_file.write_text(key + "\n")
     key_file.chmod(0o600)
-    return key
 
 
 def _banner(settings: Settings, key: str, key_file: Path) -> None:
@@ -69,17 +71,18 @@ def _banner(settings: Settings, key: str, key_file: Path) -> None:
     )
 
 
-async def _serve(settings: Settings, key_file: Path) -> None:
-    key = await ensure_dev_user(settings, key_file)
+async def _serve(settings: Settings, key_file: Path, saved_key: str | None) -> None:
+    key = await ensure_dev_user(settings, saved_key)
+    if key != saved_key:
+        _save_key(key_file, key)
     client = await connect(settings)
-    server = uvicorn.Server(
+    server = EmbeddedServer(
         uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own signals
     async with render_worker(client, settings) as worker:
         worker_task = asyncio.create_task(worker.run())
         api_task = asyncio.create_task(server.serve())
@@ -104,7 +107,9 @@ def run_dev(settings: Settings) -> None:
     stack = LocalStack(state_dir, settings, ephemeral_ports=False, with_emulator=settings.uses_gemini_emulator)
     endpoints = stack.start()
     try:
-        asyncio.run(_serve(endpoints.apply(settings), state_dir / "dev-api-key"))
+        key_file = state_dir / "dev-api-key"
+        saved = key_file.read_text().strip() if key_file.exists() else None
+        asyncio.run(_serve(endpoints.apply(settings), key_file, saved))
     finally:
         stack.stop()
         console.print("[bold]Stopped.[/]")

@@ -20,6 +20,7 @@ import uvicorn
 from temporalio.client import Client
 
 from api.app import create_app
+from api.server import EmbeddedServer
 from db.session import create_engine, create_session_factory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
@@ -35,16 +36,17 @@ TASK_DEADLINE_S = 60.0
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The whole embedded stack on free ports, started once per test session."""
-    base = Settings(_env_file=None, gemini_api_key=None, gemini_base_url=None)  # type: ignore[call-arg]
+    base = Settings(_env_file=None, gemini_api_key=None, gemini_base_url=None)
     local = LocalStack(Path(tmp_path_factory.mktemp("stack")), base, ephemeral_ports=True, with_emulator=True)
-    local.endpoints = local.start()  # type: ignore[attr-defined]
+    local.start()
     yield local
     local.stop()
 
 
 @pytest.fixture(scope="session")
 def endpoints(stack: LocalStack) -> StackEndpoints:
-    return stack.endpoints  # type: ignore[attr-defined,no-any-return]
+    assert stack.endpoints is not None
+    return stack.endpoints
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +58,7 @@ def emulator(stack: LocalStack) -> EmulatorServer:
 @pytest.fixture(scope="session")
 def settings(endpoints: StackEndpoints) -> Settings:
     """Settings pointed at the stack, with a short task deadline and a session task queue."""
-    base = Settings(  # type: ignore[call-arg]
+    base = Settings(
         _env_file=None,
         gemini_api_key=None,
         gemini_base_url=None,
@@ -91,12 +93,11 @@ class ApiServer:
 async def api_server(settings: Settings, worker: None) -> AsyncIterator[ApiServer]:
     """The API served by uvicorn on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(
+    server = EmbeddedServer(
         uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
         )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

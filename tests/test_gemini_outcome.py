@@ -61,13 +61,17 @@ def test_transient_http_errors_are_retried(code: int) -> None:
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404])
 def test_client_errors_are_not_retried(code: int) -> None:
-    err = classify_api_error(_api_error(code, {"error": {"code": code, "message": "bad", "status": "INVALID_ARGUMENT"}}))
+    err = classify_api_error(
+        _api_error(code, {"error": {"code": code, "message": "bad", "status": "INVALID_ARGUMENT"}})
+    )
     assert (err.type, err.non_retryable) == (error_codes.INVALID_REQUEST, True)
 
 
 def _response(parts: list[types.Part], finish: str = "STOP") -> types.GenerateContentResponse:
     return types.GenerateContentResponse(
-        candidates=[types.Candidate(content=types.Content(role="model", parts=parts), finish_reason=finish)]
+        candidates=[
+            types.Candidate(content=types.Content(role="model", parts=parts), finish_reason=types.FinishReason(finish))
+        ]
     )
 
 

@@ -14,6 +14,7 @@ from gemini_emulator import EmulatorServer
 from studio.payloads import RenderParams, RenderTaskInput
 from studio.settings import Settings
 from tests.helpers import create_project, create_task, wait_for_task
+from workflows.render_task import RenderTaskWorkflow
 
 
 async def _wait_until_generating(http: httpx.AsyncClient, task_id: str) -> dict:
@@ -88,7 +89,7 @@ async def test_timed_out_workflow_reads_timed_out(
         )
         await session.commit()
     await temporal.start_workflow(
-        "RenderTaskWorkflow",
+        RenderTaskWorkflow.run,
         RenderTaskInput(
             task_id=str(task.id),
             project_id=project_id,

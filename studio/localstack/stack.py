@@ -65,6 +65,7 @@ class LocalStack:
         self._gemini_port = ports["gemini"]
         self.emulator: EmulatorServer | None = None
         self._stack = contextlib.ExitStack()
+        self.endpoints: StackEndpoints | None = None
 
     def start(self) -> StackEndpoints:
         """Start every part (blocking, tens of seconds on first run); stops what started on error."""
@@ -88,13 +89,14 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
-        return StackEndpoints(
+        self.endpoints = StackEndpoints(
             database_url=self.postgres.url,
             temporal_address=self.temporal.address,
             temporal_ui_url=self.temporal.ui_url,
             s3_endpoint_url=self.s3.url,
             gemini_base_url=gemini_url,
         )
+        return self.endpoints
 
     def stop(self) -> None:
         """Stop every part that was started, in reverse order."""
