@@ -57,11 +57,12 @@ def success_body(request: ImageRequest, mime: str = "image/png", corrupt: Corrup
     """The full success body: [thought parts (3 Pro)], a text part, then the final image part.
 
     The final image is `final_dimensions(request)` pixels, encoded as `mime`, seeded by the
-    prompt. `corrupt="bad_base64"` truncates its base64 to an undecodable length;
+    prompt plus a per-call nonce: like the real model, every call draws a new image, so the
+    variations of a task differ. `corrupt="bad_base64"` truncates its base64 to an undecodable length;
     `corrupt="not_image"` replaces its bytes with b"hello". CPU-bound (up to ~1 s for 4K).
     """
     width, height = final_dimensions(request)
-    data = _b64(render_image(width, height, mime, request.prompt))
+    data = _b64(render_image(width, height, mime, f"{request.prompt}#{secrets.token_hex(8)}"))
     if corrupt == "bad_base64":
         data = data[: max(4, len(data) // 2) // 4 * 4 + 1]  # 4k+1 chars is never valid base64
     elif corrupt == "not_image":

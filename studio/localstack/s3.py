@@ -6,6 +6,8 @@ presigned-URL expiry (test those at unit level).
 
 from __future__ import annotations
 
+import logging
+
 import boto3
 from moto.server import ThreadedMotoServer
 
@@ -27,6 +29,7 @@ class MotoS3:
 
     def start(self, bucket: str, region: str) -> None:
         """Start serving and create `bucket` (idempotent)."""
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per S3 call
         self._server.start()
         wait_for_port(self.host, self.port, 10, "moto S3")
         client = boto3.client(
