@@ -64,12 +64,25 @@ def worker(log_level: str = "info") -> None:
 
 
 @app.command()
-def migrate(revision: str = "head") -> None:
+def migrate(
+    revision: str = "head",
+    create_bucket: Annotated[bool, typer.Option(help="also create S3_BUCKET when it is missing")] = False,
+) -> None:
     """Apply database migrations (Alembic) to DATABASE_URL."""
     from db.migrate import upgrade
 
-    upgrade(get_settings().database_url, revision)
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
     console.print(f"database migrated to {revision}")
+    if create_bucket:
+        from studio.object_store import ObjectStore
+
+        async def make_bucket() -> bool:
+            async with ObjectStore.open(settings) as store:
+                return await store.ensure_bucket(settings.aws_region)
+
+        created = asyncio.run(make_bucket())
+        console.print(f"bucket {settings.s3_bucket} {'created' if created else 'exists'}")
 
 
 @app.command("create-user")

@@ -85,6 +85,16 @@ class ObjectStore:
         )
         return url
 
+    async def ensure_bucket(self, region: str) -> bool:
+        """Create the bucket when it does not exist; returns True when it created it."""
+        try:
+            await self.bucket_reachable()
+            return False
+        except ClientError:
+            extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            await self._client.create_bucket(Bucket=self.bucket, **extra)
+            return True
+
     async def bucket_reachable(self) -> None:
         """HEAD the bucket; raises when S3 or the bucket cannot be reached."""
         await self._client.head_bucket(Bucket=self.bucket)

@@ -1,0 +1,14 @@
+# The app image: one image, three roles (`studio api`, `studio worker`, `studio migrate`).
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY pyproject.toml README.md ./
+COPY studio ./studio
+COPY api ./api
+COPY activities ./activities
+COPY workflows ./workflows
+COPY db ./db
+COPY gemini_emulator ./gemini_emulator
+RUN pip install --no-cache-dir .
+USER nobody
+CMD ["studio", "--help"]
