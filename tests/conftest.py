@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from api.server import EmbeddedServer
-from db.session import create_engine, create_session_factory
+from db.session import SessionFactory, create_engine, create_session_factory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
 from studio.localstack import LocalStack, StackEndpoints
@@ -109,34 +109,33 @@ async def api_server(settings: Settings, worker: None) -> AsyncIterator[ApiServe
 
 
 @pytest.fixture(scope="session")
-async def sessions(settings: Settings) -> AsyncIterator[object]:
+async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
     engine = create_engine(settings.database_url)
     yield create_session_factory(engine)
     await engine.dispose()
 
 
-async def _new_user(sessions: object) -> str:
-    async with sessions() as session:  # type: ignore[operator]
+@contextlib.asynccontextmanager
+async def _client_as_new_user(base_url: str, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with sessions() as session:
         _, key = await create_user(session, f"user-{uuid.uuid4().hex[:8]}")
         await session.commit()
-    return key
-
-
-@pytest.fixture
-async def http(api_server: ApiServer, sessions: object) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client authenticated as a fresh user."""
-    key = await _new_user(sessions)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
         yield client
 
 
 @pytest.fixture
-async def other_http(api_server: ApiServer, sessions: object) -> AsyncIterator[httpx.AsyncClient]:
+async def http(api_server: ApiServer, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client authenticated as a fresh user."""
+    async with _client_as_new_user(api_server.base_url, sessions) as client:
+        yield client
+
+
+@pytest.fixture
+async def other_http(api_server: ApiServer, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client authenticated as a second, unrelated user."""
-    key = await _new_user(sessions)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as client:
+    async with _client_as_new_user(api_server.base_url, sessions) as client:
         yield client
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from db.session import SessionFactory
 from db.users import create_user
 from studio.localstack.ports import free_port
 from studio.settings import Settings
@@ -22,11 +23,11 @@ async def test_healthz_and_readyz(api_server: object) -> None:
 
 
 @pytest.fixture
-async def api_without_temporal(settings: Settings, sessions: object):
+async def api_without_temporal(settings: Settings, sessions: SessionFactory):
     """The real API wired to the real Postgres and S3 but to a Temporal address nobody listens on."""
     broken = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     app = create_app(broken)
-    async with sessions() as session:  # type: ignore[operator]
+    async with sessions() as session:
         _, key = await create_user(session, "outage")
         await session.commit()
     transport = httpx.ASGITransport(app=app)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 from temporalio.client import Client
 
+from db.session import SessionFactory
 from db.tasks import create_task as insert_task
 from gemini_emulator import EmulatorServer
 from studio.payloads import RenderParams, RenderTaskInput
@@ -76,14 +77,14 @@ async def test_timed_out_workflow_reads_timed_out(
     emulator: EmulatorServer,
     temporal: Client,
     settings: Settings,
-    sessions: object,
+    sessions: SessionFactory,
     token: str,
 ) -> None:
     """A workflow run past its execution timeout (as an operator may set) reads timed_out."""
     emulator.script(token, [{"kind": "hang", "seconds": 20}])
     project_id = await create_project(http)
     prompt = f"too slow {token}"
-    async with sessions() as session:  # type: ignore[operator]
+    async with sessions() as session:
         task = await insert_task(
             session, uuid.UUID(project_id), "t", None, prompt, {"model": "gemini-3-pro-image-preview"}
         )
@@ -107,9 +108,11 @@ async def test_timed_out_workflow_reads_timed_out(
     assert result["error"]["code"] == "timed_out"
 
 
-async def test_task_whose_workflow_is_not_visible_yet_is_queued(http: httpx.AsyncClient, sessions: object) -> None:
+async def test_task_whose_workflow_is_not_visible_yet_is_queued(
+    http: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
     project_id = await create_project(http)
-    async with sessions() as session:  # type: ignore[operator]
+    async with sessions() as session:
         task = await insert_task(
             session, uuid.UUID(project_id), "t", None, "p", {"model": "gemini-3-pro-image-preview"}
         )
