@@ -12,7 +12,7 @@ from temporalio import activity
 T = TypeVar("T")
 
 
-async def with_heartbeats(work: Awaitable[T], every_s: float = 5.0) -> T:
+async def with_heartbeats(work: Awaitable[T], every_s: float = 2.0) -> T:
     """Await `work`, heartbeating every `every_s` seconds; cancelling this cancels `work`."""
     task = asyncio.ensure_future(work)
     try:

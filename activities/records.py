@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.exc import IntegrityError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from db.assets import upsert_asset
 from db.session import SessionFactory
-from studio.payloads import RecordAssetsInput, RecordAssetsResult
+from db.tasks import insert_task_if_absent
+from studio.payloads import RecordAssetsInput, RecordAssetsResult, RenderTaskInput
 
 
 class RecordActivities:
@@ -39,3 +42,25 @@ class RecordActivities:
                 )
                 ids.append(str(asset_id))
         return RecordAssetsResult(asset_ids=ids)
+
+    @activity.defn(name="ensure_task_row")
+    async def ensure_task_row(self, inp: RenderTaskInput) -> None:
+        """Insert the task row if the API has not (it died between starting the workflow and
+        inserting the row). Raises non-retryable ProjectGone when the project was deleted."""
+        try:
+            async with self._sessions() as session, session.begin():
+                await insert_task_if_absent(
+                    session,
+                    task_id=uuid.UUID(inp.task_id),
+                    project_id=uuid.UUID(inp.project_id),
+                    name=inp.name,
+                    description=inp.description,
+                    prompt=inp.prompt,
+                    parameters=inp.params.model_dump(),
+                    idempotency_key=inp.idempotency_key,
+                    request_hash=inp.request_hash,
+                )
+        except IntegrityError as exc:
+            raise ApplicationError(
+                f"project {inp.project_id} no longer exists", type="ProjectGone", non_retryable=True
+            ) from exc

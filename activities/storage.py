@@ -9,8 +9,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.image_check import InvalidImageError, aspect_matches, inspect_image
 from studio import error_codes
+from studio.object_keys import task_prefixes
 from studio.object_store import ObjectStore
-from studio.payloads import ImageRef, PublishImageInput
+from studio.payloads import ImageRef, PublishImageInput, TaskObjectsInput
 
 
 class StorageActivities:
@@ -54,3 +55,14 @@ class StorageActivities:
         await self._store.put(inp.final_key, data, info.mime, {"sha256": digest})
         await self._store.delete(staged.key)
         return published
+
+    @activity.defn(name="discard_task_objects")
+    async def discard_task_objects(self, inp: TaskObjectsInput) -> int:
+        """Delete every staged and published object of a canceled task, so nothing is left in
+        S3 without a row; returns how many objects were deleted."""
+        deleted = 0
+        for prefix in task_prefixes(inp.project_id, inp.task_id):
+            for key in await self._store.list_keys(prefix):
+                await self._store.delete(key)
+                deleted += 1
+        return deleted

@@ -14,12 +14,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import with_heartbeats
 from studio import error_codes
 
 T = TypeVar("T")
 
-# Delays between attempts, in seconds: about a minute of S3 trouble is absorbed in-activity.
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# Delays between attempts, in seconds: about five minutes of S3 trouble are absorbed inside the
+# activity (within GENERATE_START_TO_CLOSE), so a paid image is not thrown away.
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0, 30.0, 30.0, 30.0, 30.0, 30.0, 30.0)
 
 
 async def store_with_retries(op: Callable[[], Awaitable[T]], what: str) -> T:
@@ -36,6 +38,5 @@ async def store_with_retries(op: Callable[[], Awaitable[T]], what: str) -> T:
             activity.logger.warning("S3 %s failed (%s); retrying in %s s", what, exc, delay)
         if delay is None:
             break
-        activity.heartbeat()
-        await asyncio.sleep(delay)
+        await with_heartbeats(asyncio.sleep(delay))
     raise ApplicationError(f"S3 unavailable: {what}: {last}", type=error_codes.STORAGE_UNAVAILABLE)

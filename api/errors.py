@@ -55,6 +55,11 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
 class InvalidInput(AppError):
     status_code = 422
     code = "invalid_request"

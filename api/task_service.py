@@ -1,26 +1,34 @@
-"""Creating a task: the row first, then its workflow.
+"""Creating and canceling tasks.
 
-Ordering: the row is committed before the workflow starts, because the workflow's activities
-write rows that reference it. If the start fails (Temporal unreachable) the row is deleted and
-the client gets a 503: nothing was accepted, so nothing is lost.
+Creation is ordered so that an accepted task cannot be lost: the workflow is started first
+(its input is the whole task), then the row is inserted. If the API dies in between, the
+workflow's first activity inserts the row itself. If the start fails (Temporal unreachable),
+nothing was written and the client gets 503.
+
+Idempotency: with an `Idempotency-Key`, the task id is derived from (user, key), so a retry
+names the same workflow and Temporal refuses a second start. The retry then answers 200 with
+the original task, or 422 when its body differs from the one that created the task.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.errors import DependencyUnavailable
+from api.errors import Conflict, DependencyUnavailable, InvalidInput
 from api.schemas import TaskCreate
 from db.models import Task
-from db.tasks import create_task, delete_task
+from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
 from studio.payloads import RenderParams, RenderTaskInput
 from studio.search_attributes import PROJECT_ID, RENDER_STAGE, TASK_ID
 from studio.settings import Settings
@@ -28,6 +36,7 @@ from studio.settings import Settings
 log = logging.getLogger(__name__)
 
 WORKFLOW_NAME = "RenderTaskWorkflow"
+START_RPC_TIMEOUT = timedelta(seconds=10)
 
 
 def temporal_ui_url(settings: Settings, workflow_id: str) -> str:
@@ -35,41 +44,118 @@ def temporal_ui_url(settings: Settings, workflow_id: str) -> str:
     return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
 
 
-async def start_task(
-    session: AsyncSession, client: Client, settings: Settings, project_id: uuid.UUID, body: TaskCreate
-) -> Task:
-    """Insert the task and start its workflow; raises DependencyUnavailable (503) when the
-    workflow cannot be started (the row is then removed)."""
-    task = await create_task(session, project_id, body.name, body.description, body.prompt, body.parameters())
-    await session.commit()
-    workflow_input = RenderTaskInput(
-        task_id=str(task.id),
+def request_hash(project_id: uuid.UUID, body: TaskCreate) -> str:
+    """sha256 of the canonical creation request (project and body with defaults applied)."""
+    canonical = json.dumps({"project_id": str(project_id), **body.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Created:
+    """The task, and whether this request created it (202) or found it (200)."""
+
+    task: Task
+    created: bool
+
+
+def _workflow_input(
+    task_id: uuid.UUID, project_id: uuid.UUID, body: TaskCreate, settings: Settings, key: str | None
+) -> RenderTaskInput:
+    return RenderTaskInput(
+        task_id=str(task_id),
         project_id=str(project_id),
         prompt=body.prompt,
         params=RenderParams.model_validate(body.parameters()),
         deadline_s=settings.task_deadline_s,
+        name=body.name,
+        description=body.description,
+        idempotency_key=key,
+        request_hash=request_hash(project_id, body),
     )
+
+
+async def _start(client: Client, settings: Settings, inp: RenderTaskInput) -> bool:
+    """Start the workflow; False when it already exists. Raises DependencyUnavailable."""
     try:
         await client.start_workflow(
             WORKFLOW_NAME,
-            workflow_input,
-            id=task.workflow_id,
+            inp,
+            id=workflow_id_for(uuid.UUID(inp.task_id)),
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(PROJECT_ID, str(project_id)),
-                    SearchAttributePair(TASK_ID, str(task.id)),
+                    SearchAttributePair(PROJECT_ID, inp.project_id),
+                    SearchAttributePair(TASK_ID, inp.task_id),
                     SearchAttributePair(RENDER_STAGE, "queued"),
                 ]
             ),
-            rpc_timeout=timedelta(seconds=10),
+            rpc_timeout=START_RPC_TIMEOUT,
         )
     except WorkflowAlreadyStartedError:
-        log.info("workflow %s was already started", task.workflow_id)
+        return False
     except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
-        log.warning("could not start workflow %s: %s", task.workflow_id, exc)
-        await delete_task(session, task.id)
-        await session.commit()
+        log.warning("could not start workflow for task %s: %s", inp.task_id, exc)
         raise DependencyUnavailable("temporal is unavailable; the task was not created, retry shortly") from exc
-    return task
+    return True
+
+
+async def _started_input(client: Client, workflow_id: str) -> RenderTaskInput:
+    """The input the existing workflow was started with (the source of truth for its task)."""
+    handle = client.get_workflow_handle(workflow_id)
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [value] = await client.data_converter.decode(payloads, [RenderTaskInput])
+        return RenderTaskInput.model_validate(value)
+    raise DependencyUnavailable(f"workflow {workflow_id} has no history yet; retry shortly")
+
+
+async def _insert_row(session: AsyncSession, inp: RenderTaskInput) -> None:
+    await insert_task_if_absent(
+        session,
+        task_id=uuid.UUID(inp.task_id),
+        project_id=uuid.UUID(inp.project_id),
+        name=inp.name,
+        description=inp.description,
+        prompt=inp.prompt,
+        parameters=inp.params.model_dump(),
+        idempotency_key=inp.idempotency_key,
+        request_hash=inp.request_hash,
+    )
+    await session.commit()
+
+
+async def create_task(
+    session: AsyncSession,
+    client: Client,
+    settings: Settings,
+    owner_id: uuid.UUID,
+    project_id: uuid.UUID,
+    body: TaskCreate,
+    idempotency_key: str | None,
+) -> Created:
+    """Start the task's workflow, then insert its row. Raises DependencyUnavailable (503) or,
+    for a reused Idempotency-Key with another body, InvalidInput (422)."""
+    task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
+    inp = _workflow_input(task_id, project_id, body, settings, idempotency_key)
+    existing = await get_task(session, task_id) if idempotency_key else None
+    created = False
+    if existing is None:
+        created = await _start(client, settings, inp)
+        # On a duplicate start the running workflow's own input is the truth, not this body.
+        await _insert_row(session, inp if created else await _started_input(client, workflow_id_for(task_id)))
+        existing = await get_task(session, task_id)
+        if existing is None:
+            raise DependencyUnavailable("task row could not be read back; retry shortly")
+    if existing.request_hash != inp.request_hash or existing.project_id != project_id:
+        raise InvalidInput("Idempotency-Key was already used with a different request")
+    return Created(existing, created)
+
+
+async def cancel_task(client: Client, workflow_id: str) -> None:
+    """Request cancellation of a running task. Raises Conflict (409) when it already finished."""
+    handle = client.get_workflow_handle(workflow_id)
+    desc = await handle.describe()
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        raise Conflict(f"task already finished ({desc.status.name.lower() if desc.status else 'unknown'})")
+    await handle.cancel()

@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -25,7 +26,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from studio.payloads import RenderTaskResult, TaskError, TaskProgress, VariationProgress
+from studio.error_codes import api_code
+from studio.payloads import RenderTaskResult, RetryState, TaskError, TaskProgress, VariationProgress
 from studio.search_attributes import ERROR_CODE, RENDER_STAGE
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,26 @@ def _from_search_attributes(status: WorkflowExecutionStatus | None, attrs: Typed
     code = attrs.get(ERROR_CODE)
     if derived.status == "failed" and code:
         derived.error = TaskError(code=code, message="see the task for details")
+        derived.status = _status_of_failure(code)
     return derived
+
+
+def _status_of_failure(code: str) -> str:
+    """A task that failed because its deadline passed reads `timed_out`; others `failed`."""
+    return "timed_out" if code == "timed_out" else "failed"
+
+
+def _retries(desc: WorkflowExecutionDescription) -> dict[int, RetryState]:
+    """Variation index -> the retry in progress, from the pending `generate-<i>` activities."""
+    retries: dict[int, RetryState] = {}
+    for pending in desc.raw_description.pending_activities:
+        kind, _, index = pending.activity_id.partition("-")
+        failure = pending.last_failure
+        if kind != "generate" or not index.isdigit() or not failure.message:
+            continue
+        error_type = failure.application_failure_info.type if failure.HasField("application_failure_info") else None
+        retries[int(index)] = RetryState(attempt=pending.attempt, code=api_code(error_type), message=failure.message)
+    return retries
 
 
 def _failure_detail(err: WorkflowFailureError) -> tuple[TaskError, TaskProgress | None]:
@@ -94,6 +115,9 @@ async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
             )
             derived.variations = progress.variations
             derived.stage = progress.stage
+            for index, retry in _retries(desc).items():
+                if index < len(derived.variations):
+                    derived.variations[index].retry = retry
         except RPCError as exc:  # no live worker, or it is slow: the stage attribute still answers
             log.info("progress query for %s unanswered: %s", workflow_id, exc.message)
     elif desc.status == WorkflowExecutionStatus.COMPLETED:
@@ -107,6 +131,7 @@ async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
             await handle.result()
         except WorkflowFailureError as err:
             derived.error, progress = _failure_detail(err)
+            derived.status = _status_of_failure(derived.error.code) if derived.status == "failed" else derived.status
             if progress is not None:
                 derived.variations = progress.variations
     return derived

@@ -81,6 +81,9 @@ class Task(Base):
     prompt: Mapped[str] = mapped_column(Text, nullable=False)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     workflow_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    # The task id is derived from (owner, Idempotency-Key), so the key itself needs no index.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now_column()
 
 

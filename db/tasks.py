@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Project, Task
@@ -17,6 +18,47 @@ def workflow_id_for(task_id: uuid.UUID) -> str:
     return f"task-{task_id}"
 
 
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2b9e-4a0d-4c55-9d0e-2f7d1c3a8b41")
+
+
+def task_id_for_idempotency_key(owner_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The task id a user's Idempotency-Key maps to (UUIDv5): the same key always names the
+    same task, hence the same workflow id, so Temporal itself refuses a second start."""
+    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner_id}:{key}")
+
+
+async def insert_task_if_absent(
+    session: AsyncSession,
+    *,
+    task_id: uuid.UUID,
+    project_id: uuid.UUID,
+    name: str,
+    description: str | None,
+    prompt: str,
+    parameters: dict[str, Any],
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> None:
+    """Insert the task row unless it exists (written by the API and by the workflow, whichever
+    comes first). The caller commits."""
+    stmt = (
+        insert(Task)
+        .values(
+            id=task_id,
+            project_id=project_id,
+            name=name,
+            description=description,
+            prompt=prompt,
+            parameters=parameters,
+            workflow_id=workflow_id_for(task_id),
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    await session.execute(stmt)
+
+
 async def create_task(
     session: AsyncSession,
     project_id: uuid.UUID,
@@ -25,26 +67,25 @@ async def create_task(
     prompt: str,
     parameters: dict[str, Any],
 ) -> Task:
-    """Add a task row with its derived workflow id. The caller commits."""
+    """Add a task row with a new id (no workflow is started). The caller commits."""
     task_id = uuid.uuid4()
-    task = Task(
-        id=task_id,
+    await insert_task_if_absent(
+        session,
+        task_id=task_id,
         project_id=project_id,
         name=name,
         description=description,
         prompt=prompt,
         parameters=parameters,
-        workflow_id=workflow_id_for(task_id),
     )
-    session.add(task)
-    await session.flush()
-    await session.refresh(task)
+    task = await get_task(session, task_id)
+    assert task is not None  # just inserted in this transaction
     return task
 
 
-async def delete_task(session: AsyncSession, task_id: uuid.UUID) -> None:
-    """Remove a task row (used when its workflow could not be started). The caller commits."""
-    await session.execute(delete(Task).where(Task.id == task_id))
+async def get_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
+    """The task row, whoever owns it."""
+    return await session.get(Task, task_id, populate_existing=True)
 
 
 async def get_owned_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uuid.UUID) -> Task | None:

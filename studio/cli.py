@@ -46,7 +46,7 @@ def api(log_level: str = "info") -> None:
 def worker(log_level: str = "info") -> None:
     """Run a worker on TEMPORAL_TASK_QUEUE; start more of them to scale out."""
     from studio.temporal_client import connect, ensure_search_attributes
-    from studio.worker import render_worker
+    from studio.worker import render_worker, run_until_signalled
 
     settings = get_settings()
     _logging(log_level)
@@ -58,7 +58,7 @@ def worker(log_level: str = "info") -> None:
             console.print(f"registered search attributes: {', '.join(added)}")
         async with render_worker(client, settings) as w:
             console.print(f"worker polling task queue [bold]{settings.temporal_task_queue}[/]")
-            await w.run()
+            await run_until_signalled(w)
 
     asyncio.run(main())
 

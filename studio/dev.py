@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from pathlib import Path
 
 import uvicorn
@@ -19,7 +18,7 @@ from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
 from studio.settings import Settings
 from studio.temporal_client import connect
-from studio.worker import render_worker
+from studio.worker import render_worker, wait_for_stop_signal
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -79,10 +78,6 @@ async def _serve(settings: Settings, key_file: Path, saved_key: str | None) -> N
     server = EmbeddedServer(
         uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with render_worker(client, settings) as worker:
         worker_task = asyncio.create_task(worker.run())
         api_task = asyncio.create_task(server.serve())
@@ -91,7 +86,7 @@ async def _serve(settings: Settings, key_file: Path, saved_key: str | None) -> N
                 api_task.result()  # raises the bind error
             await asyncio.sleep(0.05)
         _banner(settings, key, key_file)
-        await stop.wait()
+        await wait_for_stop_signal()
         console.print("[bold]Stopping: API, worker, then the stack...[/]")
         server.should_exit = True
         await api_task

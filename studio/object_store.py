@@ -78,6 +78,14 @@ class ObjectStore:
         """Delete `key` (S3 treats a missing key as success)."""
         await self._client.delete_object(Bucket=self.bucket, Key=key)
 
+    async def list_keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (all pages)."""
+        keys: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
     async def presigned_get_url(self, key: str, ttl_s: int) -> str:
         """A presigned GET URL for `key`, valid for `ttl_s` seconds (signed locally, no request)."""
         url: str = await self._client.generate_presigned_url(

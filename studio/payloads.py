@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Stage = Literal["queued", "building_prompt", "generating", "recording", "completed", "failed"]
+Stage = Literal["queued", "building_prompt", "generating", "recording", "completed", "failed", "canceled"]
 VariationState = Literal["pending", "generating", "publishing", "succeeded", "failed"]
 
 
@@ -26,7 +26,8 @@ class RenderParams(BaseModel):
 
 
 class RenderTaskInput(BaseModel):
-    """Input of `RenderTaskWorkflow`: everything the workflow needs, so it never reads the API's DB."""
+    """Input of `RenderTaskWorkflow`: the whole task, so the workflow never reads the API's DB
+    and can write the task row itself if the API died right after starting it."""
 
     task_id: str
     project_id: str
@@ -34,6 +35,18 @@ class RenderTaskInput(BaseModel):
     params: RenderParams
     # Overall deadline of the model calls, in seconds (schedule-to-close of generate_image).
     deadline_s: float = 900.0
+    name: str = ""
+    description: str | None = None
+    idempotency_key: str | None = None
+    # sha256 of the creation request, to tell a retry from a different request with the same key.
+    request_hash: str | None = None
+
+
+class TaskObjectsInput(BaseModel):
+    """Input of `discard_task_objects`: the task whose S3 objects to delete."""
+
+    project_id: str
+    task_id: str
 
 
 class BuildPromptInput(BaseModel):
@@ -122,13 +135,22 @@ class TaskError(BaseModel):
     message: str
 
 
+class RetryState(BaseModel):
+    """An activity being retried: its attempt number and the last failure's code and message."""
+
+    attempt: int
+    code: str
+    message: str
+
+
 class VariationProgress(BaseModel):
-    """Live state of one variation."""
+    """Live state of one variation. `retry` is filled by the API from the pending activity."""
 
     index: int
     state: VariationState = "pending"
     asset_id: str | None = None
     error: TaskError | None = None
+    retry: RetryState | None = None
 
 
 class TaskProgress(BaseModel):

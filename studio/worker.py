@@ -5,8 +5,10 @@ Scaling out is Temporal's job: start more of these, on more machines, on the sam
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -41,8 +43,39 @@ async def render_worker(client: Client, settings: Settings, task_queue: str | No
                 client,
                 task_queue=task_queue or settings.temporal_task_queue,
                 workflows=[RenderTaskWorkflow],
-                activities=[build_prompt, gemini.generate_image, storage.publish_image, records.record_assets],
+                activities=[
+                    records.ensure_task_row,
+                    build_prompt,
+                    gemini.generate_image,
+                    storage.publish_image,
+                    storage.discard_task_objects,
+                    records.record_assets,
+                ],
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
     finally:
         await engine.dispose()
+
+
+async def wait_for_stop_signal() -> None:
+    """Return on the first SIGINT or SIGTERM (handlers stay installed: a second one is ignored)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_until_signalled(worker: Worker) -> None:
+    """Run `worker` until SIGINT/SIGTERM, then shut down gracefully: polling stops at once and
+    in-flight activities get GRACEFUL_SHUTDOWN to finish before they are cancelled."""
+    run = asyncio.create_task(worker.run())
+    stop = asyncio.create_task(wait_for_stop_signal())
+    done, _ = await asyncio.wait({run, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if run in done:
+        stop.cancel()
+        run.result()  # the worker stopped by itself: raise its error
+        return
+    log.info("stop signal: shutting down, in-flight activities have %s to finish", GRACEFUL_SHUTDOWN)
+    await worker.shutdown()
+    await run

@@ -35,8 +35,8 @@ async def test_committed_history_replays(path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "outcomes"),
     [
-        ("render_task_succeeded_n2", []),
-        ("render_task_content_blocked", [{"kind": "finish_block", "reason": "IMAGE_SAFETY"}]),
+        ("render_task_v2_succeeded_n2", []),
+        ("render_task_v2_content_blocked", [{"kind": "finish_block", "reason": "IMAGE_SAFETY"}]),
     ],
 )
 async def test_fresh_history_replays(

@@ -9,9 +9,10 @@ from temporalio.common import RetryPolicy
 from studio import error_codes
 
 # One model call: Gemini 3 Pro takes 10-60 s for an image, a 4K one longer; staging retries
-# can add about a minute. Heartbeats every 5 s, so a dead worker is noticed within 30 s.
-GENERATE_START_TO_CLOSE = timedelta(minutes=5)
-GENERATE_HEARTBEAT = timedelta(seconds=30)
+# can add a few minutes. Heartbeats every 2 s: a dead worker is noticed within 10 s, and a
+# cancel (delivered in answer to a heartbeat, throttled to 80% of this timeout) within ~8 s.
+GENERATE_START_TO_CLOSE = timedelta(minutes=8)
+GENERATE_HEARTBEAT = timedelta(seconds=10)
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -33,4 +34,11 @@ DURABLE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=0,
     non_retryable_error_types=[error_codes.INVALID_IMAGE],
+)
+DURABLE_RETRY_UNLESS_GONE = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=["ProjectGone"],
 )

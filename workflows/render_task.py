@@ -1,8 +1,11 @@
-"""`RenderTaskWorkflow`: prompt -> n concurrent Gemini calls -> S3 -> Postgres rows.
+"""`RenderTaskWorkflow`: task row -> prompt -> n concurrent Gemini calls -> S3 -> Postgres rows.
 
 Deterministic and light: no I/O, no image bytes (activities pass S3 references). Progress is
 published two ways: the `RenderStage` search attribute (read by the API through visibility,
 no live worker needed) and the `progress` query (per-variation detail, needs a worker).
+
+Versioning: histories recorded before patch `V2` (tests/histories/*_v1_*) replay without the
+task-row activity, the explicit activity ids and the cancel cleanup; new runs take all three.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.gemini import GeminiActivities
@@ -35,22 +40,31 @@ with workflow.unsafe.imports_passed_through():
         RenderTaskResult,
         Stage,
         TaskError,
+        TaskObjectsInput,
         TaskProgress,
         VariationProgress,
     )
     from studio.search_attributes import ERROR_CODE, RENDER_STAGE
     from workflows import policies
+    from workflows.asset_metadata import asset_metadata
+
+# Patch id of the second version: ensure_task_row, activity ids `generate-<i>`, cancel cleanup.
+V2 = "v2-task-row-activity-ids-cancel-cleanup"
 
 
-def _task_error(err: ActivityError) -> TaskError:
+def _task_error(err: ActivityError, deadline_s: float) -> TaskError:
     """Explain an activity failure with our taxonomy."""
     cause = err.cause
     if isinstance(cause, ApplicationError):
         return TaskError(code=error_codes.api_code(cause.type), message=cause.message)
     if isinstance(cause, ActivityTimeoutError):
-        last = str(cause.cause) if cause.cause is not None else "no answer"
-        return TaskError(code="timed_out", message=f"gave up at the task deadline; last error: {last}")
+        last = str(cause.cause) if cause.cause is not None else "no answer from the model"
+        return TaskError(code="timed_out", message=f"task deadline of {deadline_s:.0f} s passed; last error: {last}")
     return TaskError(code="internal", message=str(cause or err))
+
+
+def _is_cancel(err: ActivityError) -> bool:
+    return isinstance(err.cause, TemporalCancelledError | asyncio.CancelledError)
 
 
 @workflow.defn
@@ -59,6 +73,7 @@ class RenderTaskWorkflow:
 
     def __init__(self) -> None:
         self._progress = TaskProgress(stage="queued", variations=[])
+        self._v2 = False
 
     @workflow.query
     def progress(self) -> TaskProgress:
@@ -71,9 +86,35 @@ class RenderTaskWorkflow:
 
     @workflow.run
     async def run(self, inp: RenderTaskInput) -> RenderTaskResult:
-        """Render `inp.params.n` variations; fail (ApplicationError, non-retryable) when none
-        was delivered, with the first failure's code as type and the progress as details."""
+        """Render `inp.params.n` variations. Fails (ApplicationError, non-retryable, type = the
+        error code, details = progress) when none was delivered; on cancellation deletes the
+        task's S3 objects and records nothing."""
+        self._v2 = workflow.patched(V2)
         self._progress.variations = [VariationProgress(index=i) for i in range(inp.params.n)]
+        try:
+            return await self._render(inp)
+        except asyncio.CancelledError:
+            if self._v2:
+                self._progress.stage = "canceled"
+                await workflow.execute_activity_method(
+                    StorageActivities.discard_task_objects,
+                    TaskObjectsInput(project_id=inp.project_id, task_id=inp.task_id),
+                    start_to_close_timeout=policies.STORAGE_START_TO_CLOSE,
+                    schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
+                    retry_policy=policies.DURABLE_RETRY,
+                )
+                workflow.upsert_search_attributes([RENDER_STAGE.value_set("canceled")])
+            raise
+
+    async def _render(self, inp: RenderTaskInput) -> RenderTaskResult:
+        if self._v2:
+            await workflow.execute_activity_method(
+                RecordActivities.ensure_task_row,
+                inp,
+                start_to_close_timeout=policies.RECORD_START_TO_CLOSE,
+                schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
+                retry_policy=policies.DURABLE_RETRY_UNLESS_GONE,
+            )
         self._set_stage("building_prompt")
         plan = await workflow.execute_activity(
             build_prompt,
@@ -108,14 +149,20 @@ class RenderTaskWorkflow:
         """Generate and publish one variation; None (with the error recorded) when it failed."""
         variation = self._progress.variations[index]
         variation.state = "generating"
+        # v2 waits for activities to acknowledge cancellation, so cleanup runs after their writes.
+        cancellation = (
+            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if self._v2 else ActivityCancellationType.TRY_CANCEL
+        )
         try:
             generated: GeneratedImage = await workflow.execute_activity_method(
                 GeminiActivities.generate_image,
                 GenerateImageInput(task_id=inp.task_id, project_id=inp.project_id, variation_index=index, plan=plan),
+                activity_id=f"generate-{index}" if self._v2 else None,
                 start_to_close_timeout=policies.GENERATE_START_TO_CLOSE,
                 schedule_to_close_timeout=timedelta(seconds=inp.deadline_s),
                 heartbeat_timeout=policies.GENERATE_HEARTBEAT,
                 retry_policy=policies.MODEL_RETRY,
+                cancellation_type=cancellation,
             )
             variation.state = "publishing"
             width, height = expected_dimensions(plan.model, plan.aspect_ratio, plan.image_size)
@@ -127,34 +174,21 @@ class RenderTaskWorkflow:
                     expected_width=width,
                     expected_height=height,
                 ),
+                activity_id=f"publish-{index}" if self._v2 else None,
                 start_to_close_timeout=policies.STORAGE_START_TO_CLOSE,
                 schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
                 retry_policy=policies.DURABLE_RETRY,
+                cancellation_type=cancellation,
             )
         except ActivityError as err:
-            if isinstance(err.cause, asyncio.CancelledError):
-                raise
+            if _is_cancel(err):
+                raise asyncio.CancelledError from err
             variation.state = "failed"
-            variation.error = _task_error(err)
+            variation.error = _task_error(err, inp.deadline_s)
             return None
         variation.state = "succeeded"
         return AssetRecord(
             variation_index=index,
             image=published,
-            metadata={
-                "prompt": plan.prompt,
-                "user_prompt": inp.prompt,
-                "model": plan.model,
-                "parameters": inp.params.model_dump(),
-                "model_version": generated.model_version,
-                "response_id": generated.response_id,
-                "usage": generated.usage,
-                "lineage": {
-                    "task_id": inp.task_id,
-                    "variation_index": index,
-                    "workflow_id": workflow.info().workflow_id,
-                    "run_id": workflow.info().run_id,
-                    "parent_asset_ids": [],
-                },
-            },
+            metadata=asset_metadata(inp, plan, generated, index, workflow.info().workflow_id, workflow.info().run_id),
         )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 
+from api import task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
 from api.routes.projects import LimitQuery, owned_project_or_404
 from api.schemas import Page, TaskCreate, TaskPublic
-from api.task_service import start_task, temporal_ui_url
+from api.task_service import temporal_ui_url
 from api.task_status import DerivedStatus, describe_task, list_task_statuses
 from db.models import Task
 from db.pagination import InvalidCursor
@@ -39,19 +41,46 @@ def _public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPubli
     )
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retry-safe creation: the same key and body return the same task (200).",
+    ),
+]
+
+
 @router.post(
     "/projects/{project_id}/tasks",
     status_code=202,
     response_model=TaskPublic,
-    responses=responses(401, 404, 422, 503),
+    responses={
+        200: {"model": TaskPublic, "description": "the task this Idempotency-Key created"},
+        **responses(401, 404, 422, 503),
+    },
 )
 async def create_task(
-    project_id: uuid.UUID, body: TaskCreate, session: SessionDep, user: CurrentUser, resources: ResourcesDep
+    project_id: uuid.UUID,
+    body: TaskCreate,
+    session: SessionDep,
+    user: CurrentUser,
+    resources: ResourcesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> TaskPublic:
-    """Accept a render task and start its workflow; poll `GET /tasks/{id}` for its status."""
+    """Accept a render task and start its workflow (202); poll `GET /tasks/{id}` for its status.
+    A retry with the same `Idempotency-Key` and body returns the same task (200)."""
     await owned_project_or_404(session, user, project_id)
-    task = await start_task(session, resources.temporal, resources.settings, project_id, body)
-    return _public(task, DerivedStatus(status="queued", stage="queued"), resources.settings)
+    result = await task_service.create_task(
+        session, resources.temporal, resources.settings, user.id, project_id, body, idempotency_key
+    )
+    if not result.created:
+        response.status_code = 200
+        derived = await describe_task(resources.temporal, result.task.workflow_id)
+        return _public(result.task, derived, resources.settings)
+    return _public(result.task, DerivedStatus(status="queued", stage="queued"), resources.settings)
 
 
 @router.get("/projects/{project_id}/tasks", response_model=Page[TaskPublic], responses=responses(401, 404, 422, 503))
@@ -74,11 +103,31 @@ async def list_tasks(
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskPublic, responses=responses(401, 404, 503))
-async def get_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep) -> TaskPublic:
-    """One task with its live status, per-variation outcomes and, on failure, `error`."""
+async def _owned_task_or_404(session: SessionDep, user: CurrentUser, task_id: uuid.UUID) -> Task:
     task = await get_owned_task(session, user.id, task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found")
+    return task
+
+
+@router.get("/tasks/{task_id}", response_model=TaskPublic, responses=responses(401, 404, 503))
+async def get_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep) -> TaskPublic:
+    """One task with its live status, per-variation outcomes (with the retry in progress, if
+    any) and, on failure, `error`."""
+    task = await _owned_task_or_404(session, user, task_id)
+    derived = await describe_task(resources.temporal, task.workflow_id)
+    return _public(task, derived, resources.settings)
+
+
+@router.post(
+    "/tasks/{task_id}/cancel", status_code=202, response_model=TaskPublic, responses=responses(401, 404, 409, 503)
+)
+async def cancel_task(
+    task_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep
+) -> TaskPublic:
+    """Cancel a running task: in-flight model calls stop (through their heartbeats), its
+    images are deleted and nothing is recorded. 409 when the task already finished."""
+    task = await _owned_task_or_404(session, user, task_id)
+    await task_service.cancel_task(resources.temporal, task.workflow_id)
     derived = await describe_task(resources.temporal, task.workflow_id)
     return _public(task, derived, resources.settings)
