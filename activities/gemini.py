@@ -65,10 +65,12 @@ class GeminiActivities:
             return await with_heartbeats(
                 self._client.aio.models.generate_content(model=plan.model, contents=plan.prompt, config=config)
             )
+        # `from None`: the message already carries the SDK error, and a chained one (with its
+        # stack) can push the failure past the server's size limit for pending-activity details.
         except errors.APIError as exc:
-            raise classify_api_error(exc) from exc
+            raise classify_api_error(exc) from None
         except (httpx.TransportError, TimeoutError) as exc:
-            raise classify_transport_error(exc) from exc
+            raise classify_transport_error(exc) from None
         except pydantic.ValidationError as exc:
             # google-genai parses the body before we see it: undecodable inline data
             # (truncated base64) surfaces here. Bounded retries, like any unusable answer.

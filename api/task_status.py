@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
@@ -76,12 +77,22 @@ def _retries(desc: WorkflowExecutionDescription) -> dict[int, RetryState]:
     retries: dict[int, RetryState] = {}
     for pending in desc.raw_description.pending_activities:
         kind, _, index = pending.activity_id.partition("-")
-        failure = pending.last_failure
-        if kind != "generate" or not index.isdigit() or not failure.message:
+        if kind != "generate" or not index.isdigit() or not pending.last_failure.message:
             continue
-        error_type = failure.application_failure_info.type if failure.HasField("application_failure_info") else None
-        retries[int(index)] = RetryState(attempt=pending.attempt, code=api_code(error_type), message=failure.message)
+        error_type, message = _our_failure(pending.last_failure)
+        retries[int(index)] = RetryState(attempt=pending.attempt, code=api_code(error_type), message=message)
     return retries
+
+
+def _our_failure(failure: Failure) -> tuple[str | None, str]:
+    """(type, message) of the first ApplicationError in a failure chain. The server may wrap a
+    large failure as "Failure exceeds size limit." with the original as its cause."""
+    node: Failure | None = failure
+    while node is not None:
+        if node.HasField("application_failure_info"):
+            return node.application_failure_info.type, node.message
+        node = node.cause if node.HasField("cause") else None
+    return None, failure.message
 
 
 def _failure_detail(err: WorkflowFailureError) -> tuple[TaskError, TaskProgress | None]:

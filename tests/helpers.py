@@ -38,3 +38,12 @@ async def wait_for_task(
         if time.monotonic() > deadline:
             raise AssertionError(f"task stuck in {task['status']}/{task['stage']}: {task}")
         await asyncio.sleep(0.25)
+
+
+async def wait_for_row(http: httpx.AsyncClient, task_id: str, timeout_s: float = 10) -> None:
+    """Wait until GET /tasks/{id} stops answering 404 (for workflows started without their row,
+    whose first activity writes it)."""
+    deadline = time.monotonic() + timeout_s
+    while (await http.get(f"/api/v1/tasks/{task_id}")).status_code == 404:
+        assert time.monotonic() < deadline, "the workflow never wrote its task row"
+        await asyncio.sleep(0.1)

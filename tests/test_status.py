@@ -34,7 +34,9 @@ async def test_running_task_reports_stage_and_variation_progress(
         await asyncio.sleep(0.2)
         running = (await http.get(f"/api/v1/tasks/{created['id']}")).json()
 
-    assert running["variations"] == [{"index": 0, "state": "generating", "asset_id": None, "error": None, "retry": None}]
+    assert running["variations"] == [
+        {"index": 0, "state": "generating", "asset_id": None, "error": None, "retry": None}
+    ]
     listed = (await http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"]
     assert [(t["id"], t["status"]) for t in listed] == [(created["id"], "running")]
     await temporal.get_workflow_handle(created["workflow_id"]).terminate(reason="test cleanup")

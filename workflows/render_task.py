@@ -14,7 +14,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 from temporalio.workflow import ActivityCancellationType
@@ -53,13 +53,20 @@ V2 = "v2-task-row-activity-ids-cancel-cleanup"
 
 
 def _task_error(err: ActivityError, deadline_s: float) -> TaskError:
-    """Explain an activity failure with our taxonomy."""
+    """Explain an activity failure with our taxonomy. Retries stopped by the task deadline
+    (retry state TIMEOUT, or a schedule-to-close timeout) read `timed_out` with the last error."""
     cause = err.cause
+    if err.retry_state == RetryState.TIMEOUT or isinstance(cause, ActivityTimeoutError):
+        if isinstance(cause, ActivityTimeoutError):
+            cause = cause.cause
+        last = (
+            f"{error_codes.api_code(cause.type)}: {cause.message}"
+            if isinstance(cause, ApplicationError)
+            else str(cause)
+        )
+        return TaskError(code="timed_out", message=f"task deadline of {deadline_s:.0f} s passed; last error: {last}")
     if isinstance(cause, ApplicationError):
         return TaskError(code=error_codes.api_code(cause.type), message=cause.message)
-    if isinstance(cause, ActivityTimeoutError):
-        last = str(cause.cause) if cause.cause is not None else "no answer from the model"
-        return TaskError(code="timed_out", message=f"task deadline of {deadline_s:.0f} s passed; last error: {last}")
     return TaskError(code="internal", message=str(cause or err))
 
 
