@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 
+import aiohttp
 import httpx
 import pydantic
 from google import genai
@@ -69,7 +70,7 @@ class GeminiActivities:
         # stack) can push the failure past the server's size limit for pending-activity details.
         except errors.APIError as exc:
             raise classify_api_error(exc) from None
-        except (httpx.TransportError, TimeoutError) as exc:
+        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
             raise classify_transport_error(exc) from None
         except pydantic.ValidationError as exc:
             # google-genai parses the body before we see it: undecodable inline data

@@ -97,7 +97,8 @@ def classify_api_error(exc: errors.APIError) -> ApplicationError:
 
 
 def classify_transport_error(exc: Exception) -> ApplicationError:
-    """Connection errors and client-side timeouts: the model is unavailable, retry."""
+    """Connection errors and client-side timeouts (httpx or aiohttp: google-genai uses aiohttp
+    for async calls when it is installed): the model is unavailable, retry."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException | TimeoutError) else "unreachable"
     return ApplicationError(f"Gemini {kind}: {type(exc).__name__}: {exc}", type=error_codes.MODEL_UNAVAILABLE)
 

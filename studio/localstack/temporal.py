@@ -66,6 +66,13 @@ class TemporalDevServer:
             self.stop()
             raise
 
+    def kill(self) -> None:
+        """SIGKILL the server (a crash: no shutdown, the database file keeps what was committed)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+
     def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM the server, SIGKILL it after `timeout_s` seconds."""
         if self._proc is None:
