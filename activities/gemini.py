@@ -19,9 +19,10 @@ from google.genai import errors, types
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.gemini_outcome import classify_api_error, classify_transport_error, delivered_image
+from activities.gemini_outcome import DeliveredImage, classify_api_error, classify_transport_error, delivered_image
 from activities.heartbeat import with_heartbeats
-from activities.image_check import InvalidImageError, inspect_image
+from activities.image_check import ImageInfo, InvalidImageError, inspect_image
+from activities.metrics import count
 from activities.storage_retry import store_with_retries
 from studio import error_codes
 from studio.object_keys import staging_key
@@ -49,6 +50,16 @@ def build_gemini_client(settings: Settings) -> genai.Client:
     return genai.Client(api_key=settings.gemini_api_key or "emulator", http_options=options)
 
 
+def _count_failure(model: str, err: ApplicationError) -> None:
+    code = error_codes.api_code(err.type)
+    count("render_model_errors", model=model, error_code=code, retryable=str(not err.non_retryable).lower())
+    if err.type == error_codes.CONTENT_BLOCKED:
+        reason = (
+            err.details[0].get("reason", "unknown") if err.details and isinstance(err.details[0], dict) else "unknown"
+        )
+        count("render_blocked", model=model, reason=str(reason))
+
+
 class GeminiActivities:
     """Activities that call the model; constructed once per worker with its clients."""
 
@@ -62,6 +73,7 @@ class GeminiActivities:
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=plan.aspect_ratio, image_size=plan.image_size),
         )
+        count("render_model_calls", model=plan.model)
         try:
             return await with_heartbeats(
                 self._client.aio.models.generate_content(model=plan.model, contents=plan.prompt, config=config)
@@ -101,6 +113,18 @@ class GeminiActivities:
             model_called=False,
         )
 
+    async def _generate(self, inp: GenerateImageInput) -> tuple[DeliveredImage, ImageInfo]:
+        """One model call and the checks of its answer; raises ApplicationError."""
+        last_attempt = activity.info().attempt >= MAX_NO_IMAGE_ATTEMPTS
+        response = await self._call_model(inp)
+        image = delivered_image(response, last_attempt=last_attempt)
+        try:
+            return image, inspect_image(image.data, image.mime or None)
+        except InvalidImageError as exc:
+            raise ApplicationError(
+                f"model returned an invalid image: {exc}", type=error_codes.INVALID_IMAGE, non_retryable=last_attempt
+            ) from exc
+
     @activity.defn(name="generate_image")
     async def generate_image(self, inp: GenerateImageInput) -> GeneratedImage:
         """Call Gemini once and stage the delivered image in S3; returns its reference.
@@ -113,16 +137,11 @@ class GeminiActivities:
         if existing is not None:
             log.info("variation already staged at %s; not calling the model again", key)
             return existing
-        attempt = activity.info().attempt
-        response = await self._call_model(inp)
-        last_attempt = attempt >= MAX_NO_IMAGE_ATTEMPTS
-        image = delivered_image(response, last_attempt=last_attempt)
         try:
-            info = inspect_image(image.data, image.mime or None)
-        except InvalidImageError as exc:
-            raise ApplicationError(
-                f"model returned an invalid image: {exc}", type=error_codes.INVALID_IMAGE, non_retryable=last_attempt
-            ) from exc
+            image, info = await self._generate(inp)
+        except ApplicationError as err:
+            _count_failure(inp.plan.model, err)
+            raise
         sha256 = hashlib.sha256(image.data).hexdigest()
         metadata = {
             "sha256": sha256,
@@ -133,6 +152,10 @@ class GeminiActivities:
             "usage": json.dumps(image.usage, separators=(",", ":")),
         }
         await store_with_retries(lambda: self._store.put(key, image.data, info.mime, metadata), what=f"stage {key}")
+        count("render_images_generated", model=inp.plan.model)
+        activity.logger.info(
+            "image staged", extra={"key": key, "bytes": len(image.data), "response_id": image.response_id}
+        )
         return GeneratedImage(
             staged=ImageRef(
                 key=key, sha256=sha256, size=len(image.data), mime=info.mime, width=info.width, height=info.height

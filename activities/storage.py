@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.image_check import InvalidImageError, aspect_matches, inspect_image
+from activities.metrics import count
 from studio import error_codes
 from studio.object_keys import task_prefixes
 from studio.object_store import ObjectStore
@@ -53,6 +54,7 @@ class StorageActivities:
                 non_retryable=True,
             )
         await self._store.put(inp.final_key, data, info.mime, {"sha256": digest})
+        count("render_bytes_stored", len(data))
         await self._store.delete(staged.key)
         return published
 

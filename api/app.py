@@ -6,8 +6,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.errors import install_error_handlers
 from api.routes import api_router, health
@@ -15,22 +17,21 @@ from api.state import ApiResources
 from db.session import create_engine, create_session_factory
 from studio.object_store import ObjectStore
 from studio.settings import Settings, get_settings
+from studio.telemetry import build_tracer_provider, temporal_interceptors
+from studio.temporal_client import connect
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     """Build the app. Connections open in the lifespan; Temporal connects lazily, so the API
-    starts (and /readyz reports it) while Temporal is still down."""
+    starts (and /readyz reports it) while Temporal is still down. Traces go to
+    `tracer_provider` (default: as OTEL_TRACES_EXPORTER says); metrics are served on /metrics."""
     settings = settings or get_settings()
+    provider = tracer_provider or build_tracer_provider(settings, "render-studio-api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        temporal = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-            lazy=True,
-        )
+        temporal = await connect(settings, interceptors=temporal_interceptors(provider), lazy=True)
         async with ObjectStore.open(settings) as store:
             app.state.resources = ApiResources(settings, create_session_factory(engine), temporal, store)
             yield
@@ -45,4 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(health.router)
+    # http_requests_total{handler,method,status} and http_request_duration_seconds{handler,method}.
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics"]).instrument(app).expose(
+        app, endpoint="/metrics", include_in_schema=False
+    )
+    if provider is not None:
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics")
     return app

@@ -30,7 +30,7 @@ from api.schemas import TaskCreate
 from db.models import Task
 from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
 from studio.payloads import RenderParams, RenderTaskInput
-from studio.search_attributes import PROJECT_ID, RENDER_STAGE, TASK_ID
+from studio.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _workflow_input(
     )
 
 
-async def _start(client: Client, settings: Settings, inp: RenderTaskInput) -> bool:
+async def _start(client: Client, settings: Settings, inp: RenderTaskInput, owner_id: uuid.UUID) -> bool:
     """Start the workflow; False when it already exists. Raises DependencyUnavailable."""
     try:
         await client.start_workflow(
@@ -87,6 +87,9 @@ async def _start(client: Client, settings: Settings, inp: RenderTaskInput) -> bo
                 [
                     SearchAttributePair(PROJECT_ID, inp.project_id),
                     SearchAttributePair(TASK_ID, inp.task_id),
+                    SearchAttributePair(OWNER_ID, str(owner_id)),
+                    SearchAttributePair(MODEL, inp.params.model),
+                    SearchAttributePair(ASSET_TYPE, "image"),
                     SearchAttributePair(RENDER_STAGE, "queued"),
                 ]
             ),
@@ -141,7 +144,7 @@ async def create_task(
     existing = await get_task(session, task_id) if idempotency_key else None
     created = False
     if existing is None:
-        created = await _start(client, settings, inp)
+        created = await _start(client, settings, inp, owner_id)
         # On a duplicate start the running workflow's own input is the truth, not this body.
         await _insert_row(session, inp if created else await _started_input(client, workflow_id_for(task_id)))
         existing = await get_task(session, task_id)

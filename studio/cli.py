@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -16,8 +15,10 @@ app = typer.Typer(help="Render Studio: durable AI image rendering on Temporal.",
 console = Console()
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(level: str, fmt: Literal["json", "text"] | None = None) -> None:
+    from studio.logs import configure_logging
+
+    configure_logging(level, fmt or get_settings().log_format)
 
 
 @app.command()
@@ -26,7 +27,7 @@ def dev(log_level: str = "warning") -> None:
     (unless GEMINI_API_KEY is set), migrations, the worker and the API on 127.0.0.1:8000."""
     from studio.dev import run_dev
 
-    _logging(log_level)
+    _logging(log_level, "text")
     run_dev(get_settings())
 
 
@@ -39,12 +40,15 @@ def api(log_level: str = "info") -> None:
 
     settings = get_settings()
     _logging(log_level)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level, log_config=None
+    )
 
 
 @app.command()
 def worker(log_level: str = "info") -> None:
     """Run a worker on TEMPORAL_TASK_QUEUE; start more of them to scale out."""
+    from studio.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
     from studio.temporal_client import connect, ensure_search_attributes
     from studio.worker import render_worker, run_until_signalled
 
@@ -52,7 +56,8 @@ def worker(log_level: str = "info") -> None:
     _logging(log_level)
 
     async def main() -> None:
-        client = await connect(settings)
+        provider = build_tracer_provider(settings, "render-studio-worker")
+        client = await connect(settings, interceptors=temporal_interceptors(provider), runtime=worker_runtime(settings))
         added = await ensure_search_attributes(client, settings.temporal_namespace)
         if added:
             console.print(f"registered search attributes: {', '.join(added)}")

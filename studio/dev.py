@@ -17,6 +17,7 @@ from db.session import create_engine, create_session_factory
 from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
 from studio.settings import Settings
+from studio.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
 from studio.temporal_client import connect
 from studio.worker import render_worker, wait_for_stop_signal
 
@@ -74,9 +75,10 @@ async def _serve(settings: Settings, key_file: Path, saved_key: str | None) -> N
     key = await ensure_dev_user(settings, saved_key)
     if key != saved_key:
         _save_key(key_file, key)
-    client = await connect(settings)
+    provider = build_tracer_provider(settings, "render-studio-dev")
+    client = await connect(settings, interceptors=temporal_interceptors(provider), runtime=worker_runtime(settings))
     server = EmbeddedServer(
-        uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+        uvicorn.Config(create_app(settings, provider), host=settings.api_host, port=settings.api_port, log_level="info")
     )
     async with render_worker(client, settings) as worker:
         worker_task = asyncio.create_task(worker.run())

@@ -12,10 +12,13 @@ from temporalio.common import SearchAttributeKey
 
 PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
 TASK_ID = SearchAttributeKey.for_keyword("TaskId")
+OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
+MODEL = SearchAttributeKey.for_keyword("Model")
+ASSET_TYPE = SearchAttributeKey.for_keyword("AssetType")
 RENDER_STAGE = SearchAttributeKey.for_keyword("RenderStage")
 ERROR_CODE = SearchAttributeKey.for_keyword("RenderErrorCode")
 
-ALL_KEYS = (PROJECT_ID, TASK_ID, RENDER_STAGE, ERROR_CODE)
+ALL_KEYS = (PROJECT_ID, TASK_ID, OWNER_ID, MODEL, ASSET_TYPE, RENDER_STAGE, ERROR_CODE)
 
 
 def dev_server_flags() -> list[str]:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     # Overall deadline of one task (all retries included), in seconds.
     task_deadline_s: float = Field(900.0, gt=0)
 
+    # Traces: none | console | otlp (OTLP endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).
+    otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
+    # host:port where a worker serves Prometheus metrics; empty disables them.
+    worker_metrics_bind: str = "127.0.0.1:9464"
+    log_format: Literal["json", "text"] = "json"
+
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]
 

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from studio.search_attributes import ALL_KEYS
 from studio.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect to `TEMPORAL_ADDRESS` with the pydantic data converter.
+async def connect(
+    settings: Settings,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    runtime: Runtime | None = None,
+    lazy: bool = False,
+) -> Client:
+    """Connect to `TEMPORAL_ADDRESS` with the pydantic data converter; `interceptors` (tracing)
+    also apply to workers built on this client, `runtime` carries the metrics exporter.
 
-    Raises RuntimeError (from the SDK) when the server cannot be reached.
+    Raises RuntimeError (from the SDK) when the server cannot be reached (not when `lazy`).
     """
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=interceptors,
+        runtime=runtime,
+        lazy=lazy,
     )
 
 

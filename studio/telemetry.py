@@ -1,0 +1,49 @@
+"""Tracing and metrics wiring: OpenTelemetry traces from the HTTP request through the workflow
+to each activity, and Prometheus metrics from the API and the worker.
+
+- Traces: `OTEL_TRACES_EXPORTER` = none | console | otlp (the OTel spec's variable; the OTLP
+  exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT` itself). Temporal spans come from temporalio's
+  `TracingInterceptor`, HTTP spans from `opentelemetry-instrumentation-fastapi`.
+- Worker metrics: the SDK's Core runtime serves Prometheus on `WORKER_METRICS_BIND`
+  (temporal_* series plus ours from `activities.metrics`).
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from studio.settings import Settings
+
+
+def build_tracer_provider(settings: Settings, service_name: str) -> TracerProvider | None:
+    """A tracer provider exporting as `settings.otel_traces_exporter` says; None for "none"."""
+    exporter: SpanExporter
+    if settings.otel_traces_exporter == "none":
+        return None
+    if settings.otel_traces_exporter == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def temporal_interceptors(provider: TracerProvider | None) -> list[TracingInterceptor]:
+    """Client interceptors (workers built on the client inherit them)."""
+    return [TracingInterceptor(provider.get_tracer("render-studio"))] if provider is not None else []
+
+
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving Prometheus metrics on `settings.worker_metrics_bind`
+    (host:port); None when it is empty. One runtime per process."""
+    if not settings.worker_metrics_bind:
+        return None
+    metrics = PrometheusConfig(bind_address=settings.worker_metrics_bind, counters_total_suffix=True)
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
