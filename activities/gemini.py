@@ -44,7 +44,7 @@ def build_gemini_client(settings: Settings) -> genai.Client:
     """
     options = types.HttpOptions(
         api_version=settings.gemini_api_version,
-        base_url=settings.gemini_base_url,
+        base_url=settings.effective_gemini_base_url,
         timeout=int(settings.gemini_timeout_s * 1000),  # milliseconds
     )
     return genai.Client(api_key=settings.gemini_api_key or "emulator", http_options=options)

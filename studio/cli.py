@@ -107,6 +107,24 @@ def create_user_cmd(name: str) -> None:
     console.print(asyncio.run(main()))
 
 
+@app.command("export-history")
+def export_history(
+    workflow_id: str,
+    out: Annotated[Path | None, typer.Option(help="file to write (default: <workflow_id>.json)")] = None,
+) -> None:
+    """Write a workflow's history as JSON, for `studio replay --file` or tests/histories/."""
+    from studio.replay import fetch_history
+    from studio.temporal_client import connect
+
+    async def main() -> Path:
+        history = await fetch_history(await connect(get_settings()), workflow_id)
+        target = out or Path(f"{workflow_id}.json")
+        target.write_text(history.to_json())
+        return target
+
+    console.print(f"wrote {asyncio.run(main())}")
+
+
 @app.command()
 def replay(
     workflow_id: Annotated[str | None, typer.Argument(help="fetch this workflow's history from the server")] = None,

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     gemini_api_key: str | None = Field(None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY"))
     # The SDK's own override of the API endpoint; `studio dev` sets it to the emulator.
     gemini_base_url: str | None = Field(None, validation_alias=AliasChoices("GOOGLE_GEMINI_BASE_URL"))
+    # The emulator to use when no key is set (docker-compose); ignored when a key is set.
+    gemini_emulator_url: str | None = None
     # google-genai >= 3.0 defaults to "v1"; image config needs v1beta (GEMINI.md).
     gemini_api_version: str = "v1beta"
     # Client-side timeout of one generateContent call, in seconds.
@@ -62,11 +64,15 @@ class Settings(BaseSettings):
     # host:port where a worker serves Prometheus metrics; empty disables them.
     worker_metrics_bind: str = "127.0.0.1:9464"
     log_format: Literal["json", "text"] = "json"
+    # Worker Versioning (docs/operations.md): when both are set, the worker joins this Worker
+    # Deployment version and new workflows are pinned to the version they started on.
+    worker_deployment_name: str | None = None
+    worker_build_id: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]
 
-    @field_validator("s3_endpoint_url", "gemini_base_url", "gemini_api_key", mode="before")
+    @field_validator("s3_endpoint_url", "gemini_base_url", "gemini_api_key", "gemini_emulator_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -78,9 +84,17 @@ class Settings(BaseSettings):
                 raise ValueError("placeholder AWS credentials are not allowed when STUDIO_ENV=production")
             if "postgres@127.0.0.1" in self.database_url:
                 raise ValueError("set DATABASE_URL when STUDIO_ENV=production")
-            if self.gemini_api_key is None and self.gemini_base_url is None:
+            if self.gemini_api_key is None and self.effective_gemini_base_url is None:
                 raise ValueError("set GEMINI_API_KEY (or GOOGLE_GEMINI_BASE_URL) when STUDIO_ENV=production")
         return self
+
+    @property
+    def effective_gemini_base_url(self) -> str | None:
+        """Where the worker sends model calls: GOOGLE_GEMINI_BASE_URL, else the emulator when
+        no key is set, else None (Google's endpoint)."""
+        if self.gemini_base_url:
+            return self.gemini_base_url
+        return self.gemini_emulator_url if self.gemini_api_key is None else None
 
     @property
     def uses_gemini_emulator(self) -> bool:

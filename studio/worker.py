@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.gemini import GeminiActivities, build_gemini_client
 from activities.prompt import build_prompt
@@ -28,6 +29,19 @@ log = logging.getLogger(__name__)
 
 # SIGTERM lets in-flight activities finish for this long (the SDK's default is 0: cancel at once).
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning with pinned workflows when WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID
+    are set: a workflow runs to completion on the build it started on, so a new build can ship
+    while tasks run. None (unversioned) otherwise."""
+    if not (settings.worker_deployment_name and settings.worker_build_id):
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.worker_deployment_name, settings.worker_build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -52,6 +66,7 @@ async def render_worker(client: Client, settings: Settings, task_queue: str | No
                     records.record_assets,
                 ],
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                deployment_config=deployment_config(settings),
             )
     finally:
         await engine.dispose()
