@@ -63,6 +63,7 @@ def _banner(settings: Settings, key: str, key_file: Path) -> None:
             f"API           {base}/api/v1\n"
             f"API docs      {base}/docs\n"
             f"Temporal UI   {settings.temporal_ui_url}\n"
+            f"Metrics       {base}/metrics (API), http://{settings.worker_metrics_bind}/metrics (worker)\n"
             f"API key       {key}   (saved in {key_file})\n\n"
             f'Try: curl -H "Authorization: Bearer $(cat {key_file})" {base}/api/v1/projects',
             title="Render Studio is ready",
