@@ -5,18 +5,25 @@ from __future__ import annotations
 from temporalio import activity
 
 from studio.payloads import BuildPromptInput, PromptPlan
-from studio.user_text import sanitize_user_text
+from studio.prompts.asset_types import asset_types
+from studio.prompts.brand_kit import BrandKit
+from studio.prompts.engine import render_prompt
 
 
 @activity.defn(name="build_prompt")
 async def build_prompt(inp: BuildPromptInput) -> PromptPlan:
-    """Build the model prompt for a task. Deterministic and cheap; no I/O.
-
-    Templates and brand kits plug in here; today the prompt is the sanitised user text.
-    """
+    """Build the model prompt for a task from its asset type's template, the project's brand
+    kit (as snapshotted at creation) and the sanitised user text. Deterministic, no I/O beyond
+    the packaged templates. Raises KeyError for an unknown asset type (the API validates it)."""
+    asset_type = asset_types()[inp.params.asset_type]
+    kit = BrandKit.model_validate(inp.brand_kit) if inp.brand_kit else None
+    size = asset_type.output_size
     return PromptPlan(
-        prompt=sanitize_user_text(inp.prompt),
+        prompt=render_prompt(asset_type, inp.prompt, kit),
         model=inp.params.model,
-        aspect_ratio=inp.params.aspect_ratio,
+        aspect_ratio=asset_type.aspect_ratio or inp.params.aspect_ratio,
         image_size=inp.params.image_size,
+        asset_type=asset_type.name,
+        output_width=size[0] if size else None,
+        output_height=size[1] if size else None,
     )

@@ -39,6 +39,7 @@ class RecordActivities:
                     byte_size=image.size,
                     sha256=image.sha256,
                     metadata=asset.metadata,
+                    asset_type=asset.asset_type,
                 )
                 ids.append(str(asset_id))
         return RecordAssetsResult(asset_ids=ids)

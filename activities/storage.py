@@ -7,12 +7,44 @@ import hashlib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.image_check import InvalidImageError, aspect_matches, inspect_image
+from activities.image_check import ImageInfo, InvalidImageError, aspect_matches, inspect_image
+from activities.image_resize import cover_crop
 from activities.metrics import count
 from studio import error_codes
 from studio.object_keys import task_prefixes
 from studio.object_store import ObjectStore
 from studio.payloads import ImageRef, PublishImageInput, TaskObjectsInput
+
+
+def _verified(data: bytes, mime: str, inp: PublishImageInput) -> ImageInfo:
+    """Decode fully and check mime and aspect ratio; raises a non-retryable InvalidImage."""
+    try:
+        info = inspect_image(data, mime)
+    except InvalidImageError as exc:
+        raise ApplicationError(str(exc), type=error_codes.INVALID_IMAGE, non_retryable=True) from exc
+    if not aspect_matches(info.width, info.height, inp.expected_width, inp.expected_height):
+        raise ApplicationError(
+            f"image is {info.width}x{info.height} px, "
+            f"expected the aspect ratio of {inp.expected_width}x{inp.expected_height}",
+            type=error_codes.INVALID_IMAGE,
+            non_retryable=True,
+        )
+    return info
+
+
+def _ref_from_metadata(key: str, size: int, mime: str, meta: dict[str, str], staged: ImageRef) -> ImageRef:
+    width, height = int(meta.get("width", staged.width)), int(meta.get("height", staged.height))
+    resized = (width, height) != (staged.width, staged.height)
+    return ImageRef(
+        key=key,
+        sha256=meta["sha256"],
+        size=size,
+        mime=mime,
+        width=width,
+        height=height,
+        source_width=staged.width if resized else None,
+        source_height=staged.height if resized else None,
+    )
 
 
 class StorageActivities:
@@ -23,40 +55,52 @@ class StorageActivities:
 
     @activity.defn(name="publish_image")
     async def publish_image(self, inp: PublishImageInput) -> ImageRef:
-        """Verify the staged bytes (checksum, decode, mime, aspect ratio), write the final object
-        with its sha256 in metadata, delete the staging object; returns the final reference.
+        """Verify the staged bytes (checksum, decode, mime, aspect ratio), resize them to the
+        asset type's exact size when one is set (cover + centre crop, PNG), write the final
+        object with its checksums and size in metadata, delete staging; returns its reference.
 
-        Idempotent: when the final object already holds these bytes, only staging is cleaned up.
-        Raises ApplicationError InvalidImage (non-retryable) when verification fails.
+        Idempotent: when the final object was already made from these staged bytes, only
+        staging is cleaned up. Raises ApplicationError InvalidImage (non-retryable) when
+        verification fails. Never calls the model.
         """
         staged = inp.staged
-        published = ImageRef(**{**staged.model_dump(), "key": inp.final_key})
         existing = await self._store.head(inp.final_key)
-        if existing is not None and existing.metadata.get("sha256") == staged.sha256:
-            await self._store.delete(staged.key)
-            return published
+        if existing is not None:
+            meta = existing.metadata
+            if meta.get("source-sha256", meta.get("sha256")) == staged.sha256:
+                await self._store.delete(staged.key)
+                return _ref_from_metadata(inp.final_key, existing.size, existing.content_type, meta, staged)
         data = await self._store.get(staged.key)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != staged.sha256:
+        if hashlib.sha256(data).hexdigest() != staged.sha256:
             # Storage returned other bytes than were staged: retry the read.
             raise ApplicationError(
                 f"staged object {staged.key} checksum mismatch", type=error_codes.STORAGE_UNAVAILABLE
             )
-        try:
-            info = inspect_image(data, staged.mime)
-        except InvalidImageError as exc:
-            raise ApplicationError(str(exc), type=error_codes.INVALID_IMAGE, non_retryable=True) from exc
-        if not aspect_matches(info.width, info.height, inp.expected_width, inp.expected_height):
-            raise ApplicationError(
-                f"image is {info.width}x{info.height} px, "
-                f"expected the aspect ratio of {inp.expected_width}x{inp.expected_height}",
-                type=error_codes.INVALID_IMAGE,
-                non_retryable=True,
+        info = _verified(data, staged.mime, inp)
+        ref = ImageRef(**{**staged.model_dump(), "key": inp.final_key})
+        target = (inp.output_width, inp.output_height)
+        if inp.output_width and inp.output_height and (info.width, info.height) != target:
+            data = cover_crop(data, inp.output_width, inp.output_height)
+            ref = ImageRef(
+                key=inp.final_key,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                mime="image/png",
+                width=inp.output_width,
+                height=inp.output_height,
+                source_width=info.width,
+                source_height=info.height,
             )
-        await self._store.put(inp.final_key, data, info.mime, {"sha256": digest})
+        metadata = {
+            "sha256": ref.sha256,
+            "source-sha256": staged.sha256,
+            "width": str(ref.width),
+            "height": str(ref.height),
+        }
+        await self._store.put(inp.final_key, data, ref.mime, metadata)
         count("render_bytes_stored", len(data))
         await self._store.delete(staged.key)
-        return published
+        return ref
 
     @activity.defn(name="discard_task_objects")
     async def discard_task_objects(self, inp: TaskObjectsInput) -> int:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from studio.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
 from studio.payloads import Stage, TaskError, VariationProgress
+from studio.prompts.asset_types import asset_types
+from studio.prompts.brand_kit import BrandKit
 from studio.user_text import sanitize_user_text
 
 T = TypeVar("T")
@@ -32,6 +34,19 @@ class ProjectCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
+    brand_kit: BrandKit | None = None
+    daily_image_quota: int | None = Field(None, ge=0, le=100_000, description="images per UTC day")
+
+
+class ProjectUpdate(BaseModel):
+    """Fields to change; the brand kit applies to tasks created afterwards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    brand_kit: BrandKit | None = None
+    daily_image_quota: int | None = Field(None, ge=0, le=100_000)
 
 
 class ProjectPublic(BaseModel):
@@ -40,6 +55,8 @@ class ProjectPublic(BaseModel):
     id: uuid.UUID
     name: str
     description: str | None
+    brand_kit: BrandKit | None = None
+    daily_image_quota: int | None = None
     created_at: datetime
 
 
@@ -53,8 +70,9 @@ class TaskCreate(BaseModel):
     description: str | None = Field(None, max_length=2000)
     n: int = Field(1, ge=1, le=8, description="number of variations, one model call each")
     model: ModelName = DEFAULT_MODEL
-    aspect_ratio: AspectRatio = "1:1"
+    aspect_ratio: AspectRatio = Field("1:1", description="ignored in favour of the asset type's own, if it has one")
     image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
+    asset_type: str = Field("image", description="see GET /asset-types; sets the aspect ratio and output size")
 
     @field_validator("prompt")
     @classmethod
@@ -67,11 +85,24 @@ class TaskCreate(BaseModel):
     def _size_supported(self) -> TaskCreate:
         if self.image_size is not None and not MODELS[self.model].supports_image_size:
             raise ValueError(f"image_size is not supported by {self.model}; leave it out")
+        kind = asset_types().get(self.asset_type)
+        if kind is None:
+            raise ValueError(f"unknown asset_type {self.asset_type!r}; see GET /api/v1/asset-types")
+        if kind.aspect_ratio is not None:
+            if "aspect_ratio" in self.model_fields_set and self.aspect_ratio != kind.aspect_ratio:
+                raise ValueError(f"asset_type {kind.name} is rendered at {kind.aspect_ratio}; leave aspect_ratio out")
+            self.aspect_ratio = kind.aspect_ratio  # type: ignore[assignment]
         return self
 
     def parameters(self) -> dict[str, Any]:
         """The model parameters stored on the task and sent to the workflow."""
-        return {"model": self.model, "aspect_ratio": self.aspect_ratio, "image_size": self.image_size, "n": self.n}
+        return {
+            "model": self.model,
+            "aspect_ratio": self.aspect_ratio,
+            "image_size": self.image_size,
+            "n": self.n,
+            "asset_type": self.asset_type,
+        }
 
 
 class TaskPublic(BaseModel):
@@ -111,6 +142,8 @@ class AssetPublic(BaseModel):
     sha256: str
     metadata: dict[str, Any] = Field(validation_alias="metadata_")
     state: str
+    asset_type: str
+    visibility: str
     created_at: datetime
     url: str
     url_expires_in_s: int

@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 
 from api.errors import Conflict, DependencyUnavailable, InvalidInput
 from api.schemas import TaskCreate
-from db.models import Task
+from db.models import Project, Task
 from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
 from studio.payloads import RenderParams, RenderTaskInput
 from studio.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
@@ -59,18 +59,19 @@ class Created:
 
 
 def _workflow_input(
-    task_id: uuid.UUID, project_id: uuid.UUID, body: TaskCreate, settings: Settings, key: str | None
+    task_id: uuid.UUID, project: Project, body: TaskCreate, settings: Settings, key: str | None
 ) -> RenderTaskInput:
     return RenderTaskInput(
         task_id=str(task_id),
-        project_id=str(project_id),
+        project_id=str(project.id),
         prompt=body.prompt,
         params=RenderParams.model_validate(body.parameters()),
         deadline_s=settings.task_deadline_s,
         name=body.name,
         description=body.description,
         idempotency_key=key,
-        request_hash=request_hash(project_id, body),
+        request_hash=request_hash(project.id, body),
+        brand_kit=project.brand_kit,
     )
 
 
@@ -133,14 +134,15 @@ async def create_task(
     client: Client,
     settings: Settings,
     owner_id: uuid.UUID,
-    project_id: uuid.UUID,
+    project: Project,
     body: TaskCreate,
     idempotency_key: str | None,
 ) -> Created:
     """Start the task's workflow, then insert its row. Raises DependencyUnavailable (503) or,
     for a reused Idempotency-Key with another body, InvalidInput (422)."""
     task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
-    inp = _workflow_input(task_id, project_id, body, settings, idempotency_key)
+    project_id = project.id
+    inp = _workflow_input(task_id, project, body, settings, idempotency_key)
     existing = await get_task(session, task_id) if idempotency_key else None
     created = False
     if existing is None:

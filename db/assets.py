@@ -28,6 +28,7 @@ async def upsert_asset(
     byte_size: int,
     sha256: str,
     metadata: dict[str, Any],
+    asset_type: str = "image",
 ) -> uuid.UUID:
     """Insert or update the row for (task_id, variation_index); returns its id.
 
@@ -41,6 +42,7 @@ async def upsert_asset(
         "byte_size": byte_size,
         "sha256": sha256,
         "metadata": metadata,
+        "asset_type": asset_type,
     }
     stmt = (
         insert(_TABLE)

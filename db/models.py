@@ -53,6 +53,8 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     api_key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # Signs this user's webhooks (Standard Webhooks `whsec_...`); created on first use.
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -65,6 +67,9 @@ class Project(Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
+    brand_kit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Images per UTC day; None means the server default (DAILY_IMAGE_QUOTA).
+    daily_image_quota: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -84,6 +89,7 @@ class Task(Base):
     # The task id is derived from (owner, Idempotency-Key), so the key itself needs no index.
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    retry_of_task_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -94,6 +100,7 @@ class RenderedAsset(Base):
     __table_args__ = (
         UniqueConstraint("task_id", "variation_index", name="uq_rendered_assets_task_variation"),
         CheckConstraint("state IN ('draft', 'approved', 'archived')", name="state"),
+        CheckConstraint("visibility IN ('private', 'public')", name="visibility"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -111,4 +118,27 @@ class RenderedAsset(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict)
     state: Mapped[str] = mapped_column(String(20), nullable=False, default="draft", server_default="draft", index=True)
+    asset_type: Mapped[str] = mapped_column(String(40), nullable=False, server_default="image", index=True)
+    visibility: Mapped[str] = mapped_column(String(10), nullable=False, server_default="private")
     created_at: Mapped[datetime] = _now_column()
+
+
+class AssetParent(Base):
+    """Lineage edge: `asset_id` was made from `parent_asset_id` (a reference image)."""
+
+    __tablename__ = "asset_parents"
+
+    asset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rendered_assets.id", ondelete="CASCADE"), primary_key=True)
+    parent_asset_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("rendered_assets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class RateLimitWindow(Base):
+    """Task creations of one user in one fixed window (one minute)."""
+
+    __tablename__ = "rate_limit_windows"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,9 +12,22 @@ from db.models import Project
 from db.pagination import newest_first, page_of
 
 
-async def create_project(session: AsyncSession, owner_id: uuid.UUID, name: str, description: str | None) -> Project:
+async def create_project(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    name: str,
+    description: str | None,
+    brand_kit: dict[str, Any] | None = None,
+    daily_image_quota: int | None = None,
+) -> Project:
     """Add a project owned by `owner_id`. The caller commits."""
-    project = Project(owner_id=owner_id, name=name, description=description)
+    project = Project(
+        owner_id=owner_id,
+        name=name,
+        description=description,
+        brand_kit=brand_kit,
+        daily_image_quota=daily_image_quota,
+    )
     session.add(project)
     await session.flush()
     await session.refresh(project)

@@ -23,6 +23,7 @@ class RenderParams(BaseModel):
     aspect_ratio: str = "1:1"
     image_size: str | None = None  # "1K" | "2K" | "4K", 3 Pro only
     n: int = Field(1, ge=1, le=8)
+    asset_type: str = "image"  # a name from studio/prompts/asset_types.yaml
 
 
 class RenderTaskInput(BaseModel):
@@ -40,6 +41,8 @@ class RenderTaskInput(BaseModel):
     idempotency_key: str | None = None
     # sha256 of the creation request, to tell a retry from a different request with the same key.
     request_hash: str | None = None
+    # The project's brand kit when the task was created (a snapshot: later edits do not apply).
+    brand_kit: dict[str, Any] | None = None
 
 
 class TaskObjectsInput(BaseModel):
@@ -55,15 +58,20 @@ class BuildPromptInput(BaseModel):
     task_id: str
     prompt: str
     params: RenderParams
+    brand_kit: dict[str, Any] | None = None
 
 
 class PromptPlan(BaseModel):
-    """The final prompt and the model parameters sent to Gemini."""
+    """The final prompt and the model parameters sent to Gemini, and the delivered size the
+    asset type asks for (pixels; None keeps the model's size)."""
 
     prompt: str
     model: str
     aspect_ratio: str
     image_size: str | None = None
+    asset_type: str = "image"
+    output_width: int | None = None
+    output_height: int | None = None
 
 
 class ImageRef(BaseModel):
@@ -75,6 +83,9 @@ class ImageRef(BaseModel):
     mime: str
     width: int
     height: int
+    # The model's size when the image was resized to its asset type's size.
+    source_width: int | None = None
+    source_height: int | None = None
 
 
 class GenerateImageInput(BaseModel):
@@ -104,6 +115,8 @@ class PublishImageInput(BaseModel):
     final_key: str
     expected_width: int
     expected_height: int
+    output_width: int | None = None
+    output_height: int | None = None
 
 
 class AssetRecord(BaseModel):
@@ -112,6 +125,7 @@ class AssetRecord(BaseModel):
     variation_index: int
     image: ImageRef
     metadata: dict[str, Any] = Field(default_factory=dict)
+    asset_type: str = "image"
 
 
 class RecordAssetsInput(BaseModel):

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.payloads import GeneratedImage, PromptPlan, RenderTaskInput
+from studio.payloads import GeneratedImage, ImageRef, PromptPlan, RenderTaskInput
 
 
 def asset_metadata(
-    inp: RenderTaskInput, plan: PromptPlan, generated: GeneratedImage, index: int, workflow_id: str, run_id: str
+    inp: RenderTaskInput,
+    plan: PromptPlan,
+    generated: GeneratedImage,
+    published: ImageRef,
+    index: int,
+    workflow_id: str,
+    run_id: str,
 ) -> dict[str, Any]:
-    """Final prompt, model and parameters, the model's modelVersion/responseId/usage, lineage."""
+    """Final prompt, model and parameters, the model's modelVersion/responseId/usage, the
+    resize applied for the asset type (if any), and lineage."""
+    resize = None
+    if published.source_width is not None:
+        resize = {
+            "from": [published.source_width, published.source_height],
+            "to": [published.width, published.height],
+            "method": "cover-centre-crop-lanczos",
+        }
     return {
+        "asset_type": plan.asset_type,
+        "resize": resize,
+        "brand_kit": inp.brand_kit,
         "prompt": plan.prompt,
         "user_prompt": inp.prompt,
         "model": plan.model,

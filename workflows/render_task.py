@@ -125,7 +125,7 @@ class RenderTaskWorkflow:
         self._set_stage("building_prompt")
         plan = await workflow.execute_activity(
             build_prompt,
-            BuildPromptInput(task_id=inp.task_id, prompt=inp.prompt, params=inp.params),
+            BuildPromptInput(task_id=inp.task_id, prompt=inp.prompt, params=inp.params, brand_kit=inp.brand_kit),
             start_to_close_timeout=policies.PROMPT_START_TO_CLOSE,
             retry_policy=policies.PROMPT_RETRY,
         )
@@ -177,9 +177,14 @@ class RenderTaskWorkflow:
                 StorageActivities.publish_image,
                 PublishImageInput(
                     staged=generated.staged,
-                    final_key=final_key(inp.project_id, inp.task_id, index, generated.staged.mime),
+                    # Resized images are re-encoded as PNG.
+                    final_key=final_key(
+                        inp.project_id, inp.task_id, index, "image/png" if plan.output_width else generated.staged.mime
+                    ),
                     expected_width=width,
                     expected_height=height,
+                    output_width=plan.output_width,
+                    output_height=plan.output_height,
                 ),
                 activity_id=f"publish-{index}" if self._v2 else None,
                 start_to_close_timeout=policies.STORAGE_START_TO_CLOSE,
@@ -197,5 +202,8 @@ class RenderTaskWorkflow:
         return AssetRecord(
             variation_index=index,
             image=published,
-            metadata=asset_metadata(inp, plan, generated, index, workflow.info().workflow_id, workflow.info().run_id),
+            asset_type=plan.asset_type,
+            metadata=asset_metadata(
+                inp, plan, generated, published, index, workflow.info().workflow_id, workflow.info().run_id
+            ),
         )

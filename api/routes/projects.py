@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, SessionDep
 from api.errors import InvalidInput, NotFound, responses
-from api.schemas import Page, ProjectCreate, ProjectPublic
+from api.schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
 from db.models import Project
 from db.pagination import InvalidCursor
 from db.projects import create_project, get_owned_project, list_owned_projects
@@ -30,7 +30,8 @@ async def owned_project_or_404(session: SessionDep, user: CurrentUser, project_i
 @router.post("", status_code=201, response_model=ProjectPublic, responses=responses(401, 422))
 async def create(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> Project:
     """Create a project owned by the caller."""
-    project = await create_project(session, user.id, body.name, body.description)
+    kit = body.brand_kit.model_dump() if body.brand_kit else None
+    project = await create_project(session, user.id, body.name, body.description, kit, body.daily_image_quota)
     await session.commit()
     return project
 
@@ -51,3 +52,14 @@ async def list_projects(
 async def get(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Project:
     """One of the caller's projects."""
     return await owned_project_or_404(session, user, project_id)
+
+
+@router.patch("/{project_id}", response_model=ProjectPublic, responses=responses(401, 404, 422))
+async def update(project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, user: CurrentUser) -> Project:
+    """Change name, description, brand kit or daily image quota (only the fields sent)."""
+    project = await owned_project_or_404(session, user, project_id)
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        setattr(project, field, value.model_dump() if field == "brand_kit" and value is not None else value)
+    await session.commit()
+    return project

@@ -72,9 +72,9 @@ async def create_task(
 ) -> TaskPublic:
     """Accept a render task and start its workflow (202); poll `GET /tasks/{id}` for its status.
     A retry with the same `Idempotency-Key` and body returns the same task (200)."""
-    await owned_project_or_404(session, user, project_id)
+    project = await owned_project_or_404(session, user, project_id)
     result = await task_service.create_task(
-        session, resources.temporal, resources.settings, user.id, project_id, body, idempotency_key
+        session, resources.temporal, resources.settings, user.id, project, body, idempotency_key
     )
     if not result.created:
         response.status_code = 200
