@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
 from api.routes import api_router, health
 from api.state import ApiResources
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         description="Durable AI image rendering: one Temporal workflow per task.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(health.router)

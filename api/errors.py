@@ -65,6 +65,19 @@ class InvalidInput(AppError):
     code = "invalid_request"
 
 
+class TooManyRequests(AppError):
+    """429 with Retry-After (seconds)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        if code is not None:
+            self.code = code
+
+
 class DependencyUnavailable(AppError):
     status_code = 503
     code = "dependency_unavailable"
@@ -85,6 +98,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "5"}}.get(exc.status_code)
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(_body(exc.code, exc.message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -147,3 +147,18 @@ class AssetPublic(BaseModel):
     created_at: datetime
     url: str
     url_expires_in_s: int
+
+
+class AssetUpdate(BaseModel):
+    """Fields to change on an asset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["draft", "approved", "archived"] | None = None
+    visibility: Literal["private", "public"] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> AssetUpdate:
+        if not self.model_fields_set or any(getattr(self, f) is None for f in self.model_fields_set):
+            raise ValueError("send state and/or visibility")
+        return self

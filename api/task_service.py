@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.errors import Conflict, DependencyUnavailable, InvalidInput
+from api.limits import enforce_daily_quota
 from api.schemas import TaskCreate
 from db.models import Project, Task
 from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
@@ -146,6 +147,7 @@ async def create_task(
     existing = await get_task(session, task_id) if idempotency_key else None
     created = False
     if existing is None:
+        await enforce_daily_quota(session, project, body.n, settings)  # holds the project lock
         created = await _start(client, settings, inp, owner_id)
         # On a duplicate start the running workflow's own input is the truth, not this body.
         await _insert_row(session, inp if created else await _started_input(client, workflow_id_for(task_id)))

@@ -171,3 +171,26 @@ class RenderTaskWorkflowQuery:
     """Names of the workflow's queries (the API never imports workflow code)."""
 
     PROGRESS = "progress"
+
+
+# Visibility queries for the API's statuses (the same mapping as `_from_search_attributes`).
+STATUS_QUERIES = {
+    "queued": "ExecutionStatus = 'Running' AND RenderStage = 'queued'",
+    "running": "ExecutionStatus = 'Running' AND RenderStage != 'queued'",
+    "succeeded": "ExecutionStatus = 'Completed'",
+    "failed": "ExecutionStatus = 'Failed' AND (RenderErrorCode IS NULL OR RenderErrorCode != 'timed_out')",
+    "timed_out": "(ExecutionStatus = 'TimedOut' OR (ExecutionStatus = 'Failed' AND RenderErrorCode = 'timed_out'))",
+    "canceled": "ExecutionStatus = 'Canceled'",
+    "terminated": "ExecutionStatus = 'Terminated'",
+}
+MAX_STATUS_MATCHES = 5000
+
+
+async def workflow_ids_with_status(client: Client, project_id: str, status: str) -> list[str]:
+    """Ids of the project's workflows whose status is `status` (one visibility listing, at most
+    5000; visibility lags about a second behind a change)."""
+    query = f"ProjectId = '{project_id}' AND {STATUS_QUERIES[status]}"
+    ids: list[str] = []
+    async for execution in client.list_workflows(query, limit=MAX_STATUS_MATCHES):
+        ids.append(execution.id)
+    return ids

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,16 +72,45 @@ async def get_owned_asset(session: AsyncSession, owner_id: uuid.UUID, asset_id: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class AssetFilters:
+    """Optional filters of an asset list; None means any."""
+
+    task_id: uuid.UUID | None = None
+    state: str | None = None
+    asset_type: str | None = None
+    visibility: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
 async def list_project_assets(
-    session: AsyncSession,
-    project_id: uuid.UUID,
-    task_id: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
+    session: AsyncSession, project_id: uuid.UUID, filters: AssetFilters, cursor: str | None, limit: int
 ) -> tuple[list[RenderedAsset], str | None]:
-    """A page of the project's assets (optionally of one task), newest first."""
+    """A page of the project's assets matching `filters`, newest first (ties broken by id)."""
     base = select(RenderedAsset).where(RenderedAsset.project_id == project_id)
-    if task_id is not None:
-        base = base.where(RenderedAsset.task_id == task_id)
+    for column, value in (
+        (RenderedAsset.task_id, filters.task_id),
+        (RenderedAsset.state, filters.state),
+        (RenderedAsset.asset_type, filters.asset_type),
+        (RenderedAsset.visibility, filters.visibility),
+    ):
+        if value is not None:
+            base = base.where(column == value)
+    if filters.created_after is not None:
+        base = base.where(RenderedAsset.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        base = base.where(RenderedAsset.created_at < filters.created_before)
     rows = list((await session.execute(newest_first(base, RenderedAsset, cursor, limit))).scalars())
     return page_of(rows, limit)
+
+
+async def get_public_asset(session: AsyncSession, asset_id: uuid.UUID) -> RenderedAsset | None:
+    """The asset if it is public, else None (private and missing look the same)."""
+    stmt = select(RenderedAsset).where(RenderedAsset.id == asset_id, RenderedAsset.visibility == "public")
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def delete_asset(session: AsyncSession, asset_id: uuid.UUID) -> None:
+    """Remove the row (its lineage edges go with it). The caller commits."""
+    await session.execute(delete(RenderedAsset).where(RenderedAsset.id == asset_id))

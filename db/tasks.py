@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -98,10 +100,26 @@ async def get_owned_task(session: AsyncSession, owner_id: uuid.UUID, task_id: uu
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class TaskFilters:
+    """Optional filters of a task list. `workflow_ids` (from a visibility query on status)
+    restricts the list to those workflows; an empty list matches nothing."""
+
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    workflow_ids: list[str] | None = None
+
+
 async def list_project_tasks(
-    session: AsyncSession, project_id: uuid.UUID, cursor: str | None, limit: int
+    session: AsyncSession, project_id: uuid.UUID, filters: TaskFilters, cursor: str | None, limit: int
 ) -> tuple[list[Task], str | None]:
-    """A page of the project's tasks, newest first, and the next cursor."""
-    stmt = newest_first(select(Task).where(Task.project_id == project_id), Task, cursor, limit)
-    rows = list((await session.execute(stmt)).scalars())
+    """A page of the project's tasks matching `filters`, newest first, and the next cursor."""
+    base = select(Task).where(Task.project_id == project_id)
+    if filters.created_after is not None:
+        base = base.where(Task.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        base = base.where(Task.created_at < filters.created_before)
+    if filters.workflow_ids is not None:
+        base = base.where(Task.workflow_id.in_(filters.workflow_ids))
+    rows = list((await session.execute(newest_first(base, Task, cursor, limit))).scalars())
     return page_of(rows, limit)

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     worker_deployment_name: str | None = None
     worker_build_id: str | None = None
 
+    # Limits (checked before any workflow starts).
+    task_create_rate_per_minute: int = Field(60, ge=1)
+    daily_image_quota: int = Field(1000, ge=0)  # per project, unless the project sets its own
+    max_body_bytes: int = Field(65536, ge=1024)
+
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]
 

@@ -1,26 +1,36 @@
-"""Rendered assets, each with a presigned download URL."""
+"""Rendered assets: list, read, change state/visibility, delete; each with a presigned URL."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
 from api.routes.projects import LimitQuery, owned_project_or_404
-from api.schemas import AssetPublic, Page
-from db.assets import get_owned_asset, list_project_assets
+from api.schemas import AssetPublic, AssetUpdate, Page
+from db.assets import AssetFilters, delete_asset, get_owned_asset, list_project_assets
 from db.models import RenderedAsset
 from db.pagination import InvalidCursor
 
 router = APIRouter(tags=["rendered-assets"])
 
 
-async def _public(asset: RenderedAsset, resources: ResourcesDep) -> AssetPublic:
+async def asset_public(asset: RenderedAsset, resources: ResourcesDep) -> AssetPublic:
+    """The API view of an asset, with a presigned GET URL valid PRESIGN_TTL_S seconds."""
     ttl = resources.settings.presign_ttl_s
     url = await resources.store.presigned_get_url(asset.file_key, ttl)
     return AssetPublic.model_validate({**asset.__dict__, "url": url, "url_expires_in_s": ttl})
+
+
+async def _owned_asset_or_404(session: SessionDep, user: CurrentUser, asset_id: uuid.UUID) -> RenderedAsset:
+    asset = await get_owned_asset(session, user.id, asset_id)
+    if asset is None:
+        raise NotFound(f"rendered asset {asset_id} not found")
+    return asset
 
 
 @router.get(
@@ -32,16 +42,22 @@ async def list_assets(
     user: CurrentUser,
     resources: ResourcesDep,
     task_id: uuid.UUID | None = None,
+    state: Literal["draft", "approved", "archived"] | None = None,
+    asset_type: str | None = None,
+    visibility: Literal["private", "public"] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
     cursor: str | None = None,
     limit: LimitQuery = 50,
 ) -> Page[AssetPublic]:
-    """The project's assets (optionally of one task), newest first."""
+    """The project's assets matching the filters, newest first."""
     await owned_project_or_404(session, user, project_id)
+    filters = AssetFilters(task_id, state, asset_type, visibility, created_after, created_before)
     try:
-        rows, next_cursor = await list_project_assets(session, project_id, task_id, cursor, limit)
+        rows, next_cursor = await list_project_assets(session, project_id, filters, cursor, limit)
     except InvalidCursor as exc:
         raise InvalidInput(str(exc)) from exc
-    return Page(items=[await _public(a, resources) for a in rows], next_cursor=next_cursor)
+    return Page(items=[await asset_public(a, resources) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/rendered-assets/{asset_id}", response_model=AssetPublic, responses=responses(401, 404))
@@ -49,7 +65,30 @@ async def get_asset(
     asset_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep
 ) -> AssetPublic:
     """One asset of the caller's."""
-    asset = await get_owned_asset(session, user.id, asset_id)
-    if asset is None:
-        raise NotFound(f"rendered asset {asset_id} not found")
-    return await _public(asset, resources)
+    return await asset_public(await _owned_asset_or_404(session, user, asset_id), resources)
+
+
+@router.patch("/rendered-assets/{asset_id}", response_model=AssetPublic, responses=responses(401, 404, 422))
+async def update_asset(
+    asset_id: uuid.UUID, body: AssetUpdate, session: SessionDep, user: CurrentUser, resources: ResourcesDep
+) -> AssetPublic:
+    """Change `state` (draft | approved | archived) and/or `visibility` (private | public).
+    A public asset is served without auth at `GET /public/assets/{id}`."""
+    asset = await _owned_asset_or_404(session, user, asset_id)
+    for field in body.model_fields_set:
+        setattr(asset, field, getattr(body, field))
+    await session.commit()
+    return await asset_public(asset, resources)
+
+
+@router.delete("/rendered-assets/{asset_id}", status_code=204, responses=responses(401, 404, 503))
+async def remove_asset(
+    asset_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep
+) -> Response:
+    """Delete the asset's S3 object, then its row. If S3 is down nothing changes (503); a
+    retry after a later failure finishes the job (deleting a missing object succeeds)."""
+    asset = await _owned_asset_or_404(session, user, asset_id)
+    await resources.store.delete(asset.file_key)
+    await delete_asset(session, asset.id)
+    await session.commit()
+    return Response(status_code=204)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -10,13 +11,14 @@ from fastapi import APIRouter, Header, Response
 from api import task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
+from api.limits import enforce_creation_rate
 from api.routes.projects import LimitQuery, owned_project_or_404
-from api.schemas import Page, TaskCreate, TaskPublic
+from api.schemas import Page, TaskCreate, TaskPublic, TaskStatus
 from api.task_service import temporal_ui_url
-from api.task_status import DerivedStatus, describe_task, list_task_statuses
+from api.task_status import DerivedStatus, describe_task, list_task_statuses, workflow_ids_with_status
 from db.models import Task
 from db.pagination import InvalidCursor
-from db.tasks import get_owned_task, list_project_tasks
+from db.tasks import TaskFilters, get_owned_task, list_project_tasks
 from studio.settings import Settings
 
 router = APIRouter(tags=["tasks"])
@@ -58,7 +60,7 @@ IdempotencyKey = Annotated[
     response_model=TaskPublic,
     responses={
         200: {"model": TaskPublic, "description": "the task this Idempotency-Key created"},
-        **responses(401, 404, 422, 503),
+        **responses(401, 404, 413, 422, 429, 503),
     },
 )
 async def create_task(
@@ -73,6 +75,7 @@ async def create_task(
     """Accept a render task and start its workflow (202); poll `GET /tasks/{id}` for its status.
     A retry with the same `Idempotency-Key` and body returns the same task (200)."""
     project = await owned_project_or_404(session, user, project_id)
+    await enforce_creation_rate(resources.sessions, user, resources.settings)
     result = await task_service.create_task(
         session, resources.temporal, resources.settings, user.id, project, body, idempotency_key
     )
@@ -91,11 +94,19 @@ async def list_tasks(
     resources: ResourcesDep,
     cursor: str | None = None,
     limit: LimitQuery = 50,
+    status: TaskStatus | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> Page[TaskPublic]:
-    """The project's tasks, newest first, with their status (one visibility call per page)."""
+    """The project's tasks, newest first, with their status (one visibility call per page).
+    `status` filters through Temporal visibility, which lags about a second behind changes."""
     await owned_project_or_404(session, user, project_id)
+    workflow_ids = None
+    if status is not None:
+        workflow_ids = await workflow_ids_with_status(resources.temporal, str(project_id), status)
+    filters = TaskFilters(created_after=created_after, created_before=created_before, workflow_ids=workflow_ids)
     try:
-        rows, next_cursor = await list_project_tasks(session, project_id, cursor, limit)
+        rows, next_cursor = await list_project_tasks(session, project_id, filters, cursor, limit)
     except InvalidCursor as exc:
         raise InvalidInput(str(exc)) from exc
     statuses = await list_task_statuses(resources.temporal, str(project_id), [t.workflow_id for t in rows])

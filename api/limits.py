@@ -1,0 +1,47 @@
+"""Limits that protect the bill, all checked before any workflow starts:
+a per-user rate of task creation and a per-project daily image quota (both in Postgres, keyed
+by the authenticated user and project, never by a client-supplied header)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import TooManyRequests
+from db.models import Project, User
+from db.session import SessionFactory
+from db.usage import count_in_window, images_requested_today, lock_project, minute_window, seconds_until_next_utc_day
+from studio.settings import Settings
+
+
+async def enforce_creation_rate(sessions: SessionFactory, user: User, settings: Settings) -> None:
+    """Count this creation attempt; raises TooManyRequests (429, Retry-After) past
+    TASK_CREATE_RATE_PER_MINUTE in the current minute. Uses its own transaction."""
+    now = datetime.now(UTC)
+    window = minute_window(now)
+    async with sessions() as session, session.begin():
+        count = await count_in_window(session, user.id, window)
+    if count > settings.task_create_rate_per_minute:
+        retry_after = max(1, 60 - now.second)
+        raise TooManyRequests(
+            f"rate limit: at most {settings.task_create_rate_per_minute} task creations per minute",
+            retry_after_s=retry_after,
+            code="rate_limited",
+        )
+
+
+async def enforce_daily_quota(session: AsyncSession, project: Project, n: int, settings: Settings) -> None:
+    """Lock the project row and check today's images plus `n` against its daily quota
+    (project.daily_image_quota, else DAILY_IMAGE_QUOTA); raises TooManyRequests (429) past it.
+    The lock is held until the caller's transaction ends, so concurrent creations queue."""
+    await lock_project(session, project.id)
+    quota = project.daily_image_quota if project.daily_image_quota is not None else settings.daily_image_quota
+    now = datetime.now(UTC)
+    used = await images_requested_today(session, project.id, now)
+    if used + n > quota:
+        raise TooManyRequests(
+            f"daily image quota of project reached: {used} of {quota} images used today (UTC), {n} requested",
+            retry_after_s=seconds_until_next_utc_day(now),
+            code="quota_exceeded",
+        )

@@ -1,0 +1,28 @@
+"""Public assets, served without auth. A private or unknown asset is the same 404."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from api.deps import ResourcesDep, SessionDep
+from api.errors import NotFound, responses
+from db.assets import get_public_asset
+
+router = APIRouter(prefix="/public", tags=["public"])
+
+
+@router.get(
+    "/assets/{asset_id}",
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, **responses(404)},
+    response_class=Response,
+)
+async def public_asset(asset_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> Response:
+    """The image bytes of a public asset, with its sha256 as ETag."""
+    asset = await get_public_asset(session, asset_id)
+    if asset is None:
+        raise NotFound(f"asset {asset_id} not found")
+    data = await resources.store.get(asset.file_key)
+    headers = {"ETag": f'"{asset.sha256}"', "Cache-Control": "public, max-age=300"}
+    return Response(data, media_type=asset.content_type, headers=headers)
