@@ -27,7 +27,7 @@ from activities.storage_retry import store_with_retries
 from studio import error_codes
 from studio.object_keys import staging_key
 from studio.object_store import ObjectStore
-from studio.payloads import GeneratedImage, GenerateImageInput, ImageRef
+from studio.payloads import GeneratedImage, GenerateImageInput, ImageRef, ReferenceImage
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,17 @@ class GeminiActivities:
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=plan.aspect_ratio, image_size=plan.image_size),
         )
+        contents: list[types.Part] = [types.Part.from_text(text=plan.prompt)]
+        for reference in inp.references:
+            contents.append(
+                types.Part.from_bytes(data=await self._reference_bytes(reference), mime_type=reference.mime)
+            )
         count("render_model_calls", model=plan.model)
         try:
             return await with_heartbeats(
-                self._client.aio.models.generate_content(model=plan.model, contents=plan.prompt, config=config)
+                self._client.aio.models.generate_content(
+                    model=plan.model, contents=types.Content(role="user", parts=contents), config=config
+                )
             )
         # `from None`: the message already carries the SDK error, and a chained one (with its
         # stack) can push the failure past the server's size limit for pending-activity details.
@@ -92,6 +99,16 @@ class GeminiActivities:
                 type=error_codes.INVALID_IMAGE,
                 non_retryable=activity.info().attempt >= MAX_NO_IMAGE_ATTEMPTS,
             ) from exc
+
+    async def _reference_bytes(self, reference: ReferenceImage) -> bytes:
+        """The bytes of a reference asset; non-retryable InvalidRequest when it was deleted."""
+        if await self._store.head(reference.key) is None:
+            raise ApplicationError(
+                f"reference asset {reference.asset_id} was deleted",
+                type=error_codes.INVALID_REQUEST,
+                non_retryable=True,
+            )
+        return await self._store.get(reference.key)
 
     async def _existing(self, key: str) -> GeneratedImage | None:
         found = await self._store.head(key)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from db.assets import upsert_asset
+from db.assets import link_parents, upsert_asset
 from db.session import SessionFactory
 from db.tasks import insert_task_if_absent
 from studio.payloads import RecordAssetsInput, RecordAssetsResult, RenderTaskInput
@@ -41,6 +41,7 @@ class RecordActivities:
                     metadata=asset.metadata,
                     asset_type=asset.asset_type,
                 )
+                await link_parents(session, asset_id, [uuid.UUID(p) for p in asset.parent_asset_ids])
                 ids.append(str(asset_id))
         return RecordAssetsResult(asset_ids=ids)
 

@@ -73,6 +73,11 @@ class TaskCreate(BaseModel):
     aspect_ratio: AspectRatio = Field("1:1", description="ignored in favour of the asset type's own, if it has one")
     image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
     asset_type: str = Field("image", description="see GET /asset-types; sets the aspect ratio and output size")
+    reference_asset_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=14,
+        description="earlier assets of this project sent as input images (up to 14 on 3 Pro, 3 on Flash)",
+    )
 
     @field_validator("prompt")
     @classmethod
@@ -85,6 +90,11 @@ class TaskCreate(BaseModel):
     def _size_supported(self) -> TaskCreate:
         if self.image_size is not None and not MODELS[self.model].supports_image_size:
             raise ValueError(f"image_size is not supported by {self.model}; leave it out")
+        limit = MODELS[self.model].max_reference_images
+        if len(self.reference_asset_ids) > limit:
+            raise ValueError(f"{self.model} takes at most {limit} reference images")
+        if len(set(self.reference_asset_ids)) != len(self.reference_asset_ids):
+            raise ValueError("reference_asset_ids has duplicates")
         kind = asset_types().get(self.asset_type)
         if kind is None:
             raise ValueError(f"unknown asset_type {self.asset_type!r}; see GET /api/v1/asset-types")
@@ -102,6 +112,7 @@ class TaskCreate(BaseModel):
             "image_size": self.image_size,
             "n": self.n,
             "asset_type": self.asset_type,
+            "reference_asset_ids": [str(a) for a in self.reference_asset_ids],
         }
 
 
@@ -162,3 +173,18 @@ class AssetUpdate(BaseModel):
         if not self.model_fields_set or any(getattr(self, f) is None for f in self.model_fields_set):
             raise ValueError("send state and/or visibility")
         return self
+
+
+class LineageEntry(BaseModel):
+    """An asset related to another, `depth` steps away (1 = direct parent or child)."""
+
+    id: uuid.UUID
+    depth: int
+
+
+class LineagePublic(BaseModel):
+    """Where an asset came from (ancestors, via reference images) and what was made from it."""
+
+    asset_id: uuid.UUID
+    ancestors: list[LineageEntry]
+    descendants: list[LineageEntry]

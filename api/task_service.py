@@ -28,9 +28,10 @@ from temporalio.service import RPCError
 from api.errors import Conflict, DependencyUnavailable, InvalidInput
 from api.limits import enforce_daily_quota
 from api.schemas import TaskCreate
+from db.assets import assets_in_project
 from db.models import Project, Task
 from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
-from studio.payloads import RenderParams, RenderTaskInput
+from studio.payloads import ReferenceImage, RenderParams, RenderTaskInput
 from studio.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
 from studio.settings import Settings
 
@@ -60,7 +61,12 @@ class Created:
 
 
 def _workflow_input(
-    task_id: uuid.UUID, project: Project, body: TaskCreate, settings: Settings, key: str | None
+    task_id: uuid.UUID,
+    project: Project,
+    body: TaskCreate,
+    settings: Settings,
+    key: str | None,
+    references: list[ReferenceImage],
 ) -> RenderTaskInput:
     return RenderTaskInput(
         task_id=str(task_id),
@@ -73,6 +79,7 @@ def _workflow_input(
         idempotency_key=key,
         request_hash=request_hash(project.id, body),
         brand_kit=project.brand_kit,
+        references=references,
     )
 
 
@@ -130,6 +137,18 @@ async def _insert_row(session: AsyncSession, inp: RenderTaskInput) -> None:
     await session.commit()
 
 
+async def _references(session: AsyncSession, project: Project, body: TaskCreate) -> list[ReferenceImage]:
+    """The reference assets, which must belong to the same project; raises InvalidInput (422)."""
+    found = {a.id: a for a in await assets_in_project(session, project.id, body.reference_asset_ids)}
+    missing = [str(a) for a in body.reference_asset_ids if a not in found]
+    if missing:
+        raise InvalidInput(f"reference assets not found in this project: {', '.join(missing)}")
+    return [
+        ReferenceImage(asset_id=str(a), key=found[a].file_key, mime=found[a].content_type)
+        for a in body.reference_asset_ids
+    ]
+
+
 async def create_task(
     session: AsyncSession,
     client: Client,
@@ -143,7 +162,8 @@ async def create_task(
     for a reused Idempotency-Key with another body, InvalidInput (422)."""
     task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
     project_id = project.id
-    inp = _workflow_input(task_id, project, body, settings, idempotency_key)
+    references = await _references(session, project, body)
+    inp = _workflow_input(task_id, project, body, settings, idempotency_key, references)
     existing = await get_task(session, task_id) if idempotency_key else None
     created = False
     if existing is None:

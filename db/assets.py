@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Project, RenderedAsset
+from db.models import AssetParent, Project, RenderedAsset
 from db.pagination import newest_first, page_of
 
 _TABLE = cast(Table, RenderedAsset.__table__)
@@ -114,3 +114,48 @@ async def get_public_asset(session: AsyncSession, asset_id: uuid.UUID) -> Render
 async def delete_asset(session: AsyncSession, asset_id: uuid.UUID) -> None:
     """Remove the row (its lineage edges go with it). The caller commits."""
     await session.execute(delete(RenderedAsset).where(RenderedAsset.id == asset_id))
+
+
+async def link_parents(session: AsyncSession, asset_id: uuid.UUID, parent_ids: list[uuid.UUID]) -> None:
+    """Record that `asset_id` was made from `parent_ids` (idempotent; parents deleted since are
+    skipped). The caller commits."""
+    if not parent_ids:
+        return
+    existing = select(RenderedAsset.id).where(RenderedAsset.id.in_(parent_ids))
+    parents = [row for row in (await session.execute(existing)).scalars()]
+    if parents:
+        stmt = insert(AssetParent).values([{"asset_id": asset_id, "parent_asset_id": p} for p in parents])
+        await session.execute(stmt.on_conflict_do_nothing())
+
+
+LINEAGE_DEPTH = 50
+
+
+async def lineage(
+    session: AsyncSession, asset_id: uuid.UUID
+) -> tuple[list[tuple[uuid.UUID, int]], list[tuple[uuid.UUID, int]]]:
+    """(ancestors, descendants) of an asset as (id, depth) pairs, depth 1 = direct, nearest
+    first; recursive CTEs over `asset_parents`, at most 50 levels."""
+
+    async def walk(start_col: str, next_col: str) -> list[tuple[uuid.UUID, int]]:
+        edges = AssetParent.__table__
+        base = select(edges.c[next_col].label("id"), literal(1).label("depth")).where(edges.c[start_col] == asset_id)
+        tree = base.cte(recursive=True)
+        step = select(edges.c[next_col], tree.c.depth + 1).where(
+            edges.c[start_col] == tree.c.id, tree.c.depth < LINEAGE_DEPTH
+        )
+        tree = tree.union(step)
+        stmt = select(tree.c.id, func.min(tree.c.depth)).group_by(tree.c.id).order_by(func.min(tree.c.depth), tree.c.id)
+        return [(row[0], int(row[1])) for row in (await session.execute(stmt)).all()]
+
+    return await walk("asset_id", "parent_asset_id"), await walk("parent_asset_id", "asset_id")
+
+
+async def assets_in_project(
+    session: AsyncSession, project_id: uuid.UUID, asset_ids: list[uuid.UUID]
+) -> list[RenderedAsset]:
+    """The given assets that belong to `project_id` (others are simply absent)."""
+    if not asset_ids:
+        return []
+    stmt = select(RenderedAsset).where(RenderedAsset.project_id == project_id, RenderedAsset.id.in_(asset_ids))
+    return list((await session.execute(stmt)).scalars())

@@ -136,7 +136,7 @@ def create_app(default_latency_s: float | None = None) -> FastAPI:
             return _json(error.body(), error.code)
 
         outcome = registry.take(parsed.prompt) or OkOutcome(latency_s=latency)
-        registry.record(model, prompt, outcome.kind)
+        registry.record(model, prompt, outcome.kind, parsed.reference_images)
         try:
             return await _answer(parsed, outcome)
         except GeminiError as error:

@@ -129,6 +129,7 @@ class CallRecord(BaseModel):
     prompt: str
     outcome: str
     at: float
+    reference_images: int = 0  # inline images sent with the prompt (valid requests only)
 
 
 class ScriptRegistry:
@@ -163,10 +164,14 @@ class ScriptRegistry:
                 if queue
             ]
 
-    def record(self, model: str, prompt: str, outcome: str) -> None:
+    def record(self, model: str, prompt: str, outcome: str, reference_images: int = 0) -> None:
         """Append a call to the log, stamped with the current Unix time."""
         with self._lock:
-            self._calls.append(CallRecord(model=model, prompt=prompt, outcome=outcome, at=time.time()))
+            self._calls.append(
+                CallRecord(
+                    model=model, prompt=prompt, outcome=outcome, at=time.time(), reference_images=reference_images
+                )
+            )
 
     def calls(self, match: str | None = None) -> list[CallRecord]:
         """Logged calls whose prompt contains `match` (all calls when `match` is None)."""

@@ -24,6 +24,15 @@ class RenderParams(BaseModel):
     image_size: str | None = None  # "1K" | "2K" | "4K", 3 Pro only
     n: int = Field(1, ge=1, le=8)
     asset_type: str = "image"  # a name from studio/prompts/asset_types.yaml
+    reference_asset_ids: list[str] = Field(default_factory=list)
+
+
+class ReferenceImage(BaseModel):
+    """An earlier asset of the same project sent to the model as an input image (edit/vary)."""
+
+    asset_id: str
+    key: str
+    mime: str
 
 
 class RenderTaskInput(BaseModel):
@@ -43,6 +52,7 @@ class RenderTaskInput(BaseModel):
     request_hash: str | None = None
     # The project's brand kit when the task was created (a snapshot: later edits do not apply).
     brand_kit: dict[str, Any] | None = None
+    references: list[ReferenceImage] = Field(default_factory=list)
 
 
 class TaskObjectsInput(BaseModel):
@@ -95,6 +105,7 @@ class GenerateImageInput(BaseModel):
     project_id: str
     variation_index: int
     plan: PromptPlan
+    references: list[ReferenceImage] = Field(default_factory=list)
 
 
 class GeneratedImage(BaseModel):
@@ -126,6 +137,7 @@ class AssetRecord(BaseModel):
     image: ImageRef
     metadata: dict[str, Any] = Field(default_factory=dict)
     asset_type: str = "image"
+    parent_asset_ids: list[str] = Field(default_factory=list)
 
 
 class RecordAssetsInput(BaseModel):

@@ -41,6 +41,6 @@ def asset_metadata(
             "variation_index": index,
             "workflow_id": workflow_id,
             "run_id": run_id,
-            "parent_asset_ids": [],
+            "parent_asset_ids": [r.asset_id for r in inp.references],
         },
     }

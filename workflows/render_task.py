@@ -163,7 +163,13 @@ class RenderTaskWorkflow:
         try:
             generated: GeneratedImage = await workflow.execute_activity_method(
                 GeminiActivities.generate_image,
-                GenerateImageInput(task_id=inp.task_id, project_id=inp.project_id, variation_index=index, plan=plan),
+                GenerateImageInput(
+                    task_id=inp.task_id,
+                    project_id=inp.project_id,
+                    variation_index=index,
+                    plan=plan,
+                    references=inp.references,
+                ),
                 activity_id=f"generate-{index}" if self._v2 else None,
                 start_to_close_timeout=policies.GENERATE_START_TO_CLOSE,
                 schedule_to_close_timeout=timedelta(seconds=inp.deadline_s),
@@ -203,6 +209,7 @@ class RenderTaskWorkflow:
             variation_index=index,
             image=published,
             asset_type=plan.asset_type,
+            parent_asset_ids=[r.asset_id for r in inp.references],
             metadata=asset_metadata(
                 inp, plan, generated, published, index, workflow.info().workflow_id, workflow.info().run_id
             ),

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Response
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
 from api.routes.projects import LimitQuery, owned_project_or_404
-from api.schemas import AssetPublic, AssetUpdate, Page
-from db.assets import AssetFilters, delete_asset, get_owned_asset, list_project_assets
+from api.schemas import AssetPublic, AssetUpdate, LineageEntry, LineagePublic, Page
+from db.assets import AssetFilters, delete_asset, get_owned_asset, lineage, list_project_assets
 from db.models import RenderedAsset
 from db.pagination import InvalidCursor
 
@@ -92,3 +92,15 @@ async def remove_asset(
     await delete_asset(session, asset.id)
     await session.commit()
     return Response(status_code=204)
+
+
+@router.get("/rendered-assets/{asset_id}/lineage", response_model=LineagePublic, responses=responses(401, 404))
+async def asset_lineage(asset_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> LineagePublic:
+    """Ancestors (the reference images it was made from, and theirs) and descendants."""
+    await _owned_asset_or_404(session, user, asset_id)
+    ancestors, descendants = await lineage(session, asset_id)
+    return LineagePublic(
+        asset_id=asset_id,
+        ancestors=[LineageEntry(id=i, depth=d) for i, d in ancestors],
+        descendants=[LineageEntry(id=i, depth=d) for i, d in descendants],
+    )
