@@ -8,10 +8,10 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from db.assets import link_parents, upsert_asset
+from db.assets import link_parents, set_states, upsert_asset
 from db.session import SessionFactory
 from db.tasks import insert_task_if_absent
-from studio.payloads import RecordAssetsInput, RecordAssetsResult, RenderTaskInput
+from studio.payloads import AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
 
 
 class RecordActivities:
@@ -66,3 +66,10 @@ class RecordActivities:
             raise ApplicationError(
                 f"project {inp.project_id} no longer exists", type="ProjectGone", non_retryable=True
             ) from exc
+
+    @activity.defn(name="set_asset_states")
+    async def set_asset_states(self, inp: AssetStatesInput) -> None:
+        """Mark assets approved or archived (the review's decision); idempotent."""
+        async with self._sessions() as session, session.begin():
+            await set_states(session, [uuid.UUID(a) for a in inp.approved], "approved")
+            await set_states(session, [uuid.UUID(a) for a in inp.archived], "archived")

@@ -10,7 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from studio.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
-from studio.payloads import Stage, TaskError, VariationProgress
+from studio.payloads import ReviewOutcome, Stage, TaskError, VariationProgress
 from studio.prompts.asset_types import asset_types
 from studio.prompts.brand_kit import BrandKit
 from studio.user_text import sanitize_user_text
@@ -73,6 +73,10 @@ class TaskCreate(BaseModel):
     aspect_ratio: AspectRatio = Field("1:1", description="ignored in favour of the asset type's own, if it has one")
     image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
     asset_type: str = Field("image", description="see GET /asset-types; sets the aspect ratio and output size")
+    review: bool = Field(False, description="n > 1 only: wait for POST /tasks/{id}/review to pick the winner")
+    review_timeout_s: int | None = Field(
+        None, ge=5, le=30 * 24 * 3600, description="how long the review stays open (default: server setting)"
+    )
     reference_asset_ids: list[uuid.UUID] = Field(
         default_factory=list,
         max_length=14,
@@ -90,6 +94,10 @@ class TaskCreate(BaseModel):
     def _size_supported(self) -> TaskCreate:
         if self.image_size is not None and not MODELS[self.model].supports_image_size:
             raise ValueError(f"image_size is not supported by {self.model}; leave it out")
+        if self.review and self.n < 2:
+            raise ValueError("review needs n >= 2 variations to choose from")
+        if self.review_timeout_s is not None and not self.review:
+            raise ValueError("review_timeout_s needs review: true")
         limit = MODELS[self.model].max_reference_images
         if len(self.reference_asset_ids) > limit:
             raise ValueError(f"{self.model} takes at most {limit} reference images")
@@ -113,6 +121,8 @@ class TaskCreate(BaseModel):
             "n": self.n,
             "asset_type": self.asset_type,
             "reference_asset_ids": [str(a) for a in self.reference_asset_ids],
+            "review": self.review,
+            "review_timeout_s": self.review_timeout_s,
         }
 
 
@@ -129,6 +139,7 @@ class TaskPublic(BaseModel):
     stage: Stage | None = None
     variations: list[VariationProgress] = Field(default_factory=list)
     asset_ids: list[str] = Field(default_factory=list)
+    review: ReviewOutcome | None = None
     error: TaskError | None = None
     workflow_id: str
     temporal_ui_url: str
@@ -188,3 +199,11 @@ class LineagePublic(BaseModel):
     asset_id: uuid.UUID
     ancestors: list[LineageEntry]
     descendants: list[LineageEntry]
+
+
+class ReviewCreate(BaseModel):
+    """The reviewer's decision: the winning asset (approved; the others are archived)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    winner: uuid.UUID

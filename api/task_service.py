@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict, DependencyUnavailable, InvalidInput
 from api.limits import enforce_daily_quota
@@ -31,7 +31,14 @@ from api.schemas import TaskCreate
 from db.assets import assets_in_project
 from db.models import Project, Task
 from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
-from studio.payloads import ReferenceImage, RenderParams, RenderTaskInput
+from studio.payloads import (
+    ReferenceImage,
+    RenderParams,
+    RenderTaskInput,
+    ReviewDecision,
+    ReviewOutcome,
+    ReviewSettings,
+)
 from studio.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
 from studio.settings import Settings
 
@@ -39,6 +46,7 @@ log = logging.getLogger(__name__)
 
 WORKFLOW_NAME = "RenderTaskWorkflow"
 START_RPC_TIMEOUT = timedelta(seconds=10)
+REVIEW_RPC_TIMEOUT = timedelta(seconds=30)
 
 
 def temporal_ui_url(settings: Settings, workflow_id: str) -> str:
@@ -80,6 +88,11 @@ def _workflow_input(
         request_hash=request_hash(project.id, body),
         brand_kit=project.brand_kit,
         references=references,
+        review=ReviewSettings(
+            timeout_s=body.review_timeout_s or settings.review_timeout_s, on_expiry=settings.review_expiry_action
+        )
+        if body.review
+        else None,
     )
 
 
@@ -186,3 +199,26 @@ async def cancel_task(client: Client, workflow_id: str) -> None:
     if desc.status != WorkflowExecutionStatus.RUNNING:
         raise Conflict(f"task already finished ({desc.status.name.lower() if desc.status else 'unknown'})")
     await handle.cancel()
+
+
+async def review_task(client: Client, workflow_id: str, winner: uuid.UUID) -> ReviewOutcome:
+    """Send the `review` Update. Raises Conflict (409) when the task is not awaiting a review
+    or was already decided, InvalidInput (422) for an asset that is not one of its variations."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update(
+            "review",
+            ReviewDecision(winner_asset_id=str(winner)),
+            result_type=ReviewOutcome,
+            rpc_timeout=REVIEW_RPC_TIMEOUT,
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        if isinstance(cause, ApplicationError) and cause.type == "UnknownAsset":
+            raise InvalidInput(message) from err
+        raise Conflict(message) from err
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise Conflict("the task is finished: its review is closed") from err
+        raise

@@ -28,7 +28,7 @@ from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from studio.error_codes import api_code
-from studio.payloads import RenderTaskResult, RetryState, TaskError, TaskProgress, VariationProgress
+from studio.payloads import RenderTaskResult, RetryState, ReviewOutcome, TaskError, TaskProgress, VariationProgress
 from studio.search_attributes import ERROR_CODE, RENDER_STAGE
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class DerivedStatus:
     stage: str | None = None
     variations: list[VariationProgress] = field(default_factory=list)
     asset_ids: list[str] = field(default_factory=list)
+    review: ReviewOutcome | None = None
     error: TaskError | None = None
 
 
@@ -126,6 +127,7 @@ async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
             )
             derived.variations = progress.variations
             derived.stage = progress.stage
+            derived.review = progress.review
             for index, retry in _retries(desc).items():
                 if index < len(derived.variations):
                     derived.variations[index].retry = retry
@@ -135,6 +137,7 @@ async def describe_task(client: Client, workflow_id: str) -> DerivedStatus:
         result = await handle.result()
         derived.variations = result.progress.variations
         derived.asset_ids = result.asset_ids
+        derived.review = result.progress.review
     elif desc.status == WorkflowExecutionStatus.TERMINATED:
         derived.error = TaskError(code="terminated", message=f"terminated: {await _termination_reason(handle)}")
     elif desc.status is not None and desc.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:

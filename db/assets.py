@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, literal, select
+from sqlalchemy import Table, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,3 +159,9 @@ async def assets_in_project(
         return []
     stmt = select(RenderedAsset).where(RenderedAsset.project_id == project_id, RenderedAsset.id.in_(asset_ids))
     return list((await session.execute(stmt)).scalars())
+
+
+async def set_states(session: AsyncSession, asset_ids: list[uuid.UUID], state: str) -> None:
+    """Set `state` on the given assets. The caller commits."""
+    if asset_ids:
+        await session.execute(update(RenderedAsset).where(RenderedAsset.id.in_(asset_ids)).values(state=state))

@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Stage = Literal["queued", "building_prompt", "generating", "recording", "completed", "failed", "canceled"]
+Stage = Literal[
+    "queued", "building_prompt", "generating", "recording", "awaiting_review", "completed", "failed", "canceled"
+]
+ReviewExpiry = Literal["approve_first", "archive_all", "keep_drafts"]
 VariationState = Literal["pending", "generating", "publishing", "succeeded", "failed"]
 
 
@@ -35,6 +38,35 @@ class ReferenceImage(BaseModel):
     mime: str
 
 
+class ReviewSettings(BaseModel):
+    """A task that waits for a human to pick the winner among its variations."""
+
+    timeout_s: float = Field(gt=0)  # how long the review stays open, in seconds
+    on_expiry: ReviewExpiry = "approve_first"
+
+
+class ReviewDecision(BaseModel):
+    """Argument of the `review` workflow Update."""
+
+    winner_asset_id: str
+
+
+class ReviewOutcome(BaseModel):
+    """What the review decided: the winner (approved) and the rest (archived)."""
+
+    decided_by: Literal["user", "expiry"]
+    winner_asset_id: str | None
+    approved: list[str]
+    archived: list[str]
+
+
+class AssetStatesInput(BaseModel):
+    """Input of `set_asset_states`."""
+
+    approved: list[str] = Field(default_factory=list)
+    archived: list[str] = Field(default_factory=list)
+
+
 class RenderTaskInput(BaseModel):
     """Input of `RenderTaskWorkflow`: the whole task, so the workflow never reads the API's DB
     and can write the task row itself if the API died right after starting it."""
@@ -53,6 +85,7 @@ class RenderTaskInput(BaseModel):
     # The project's brand kit when the task was created (a snapshot: later edits do not apply).
     brand_kit: dict[str, Any] | None = None
     references: list[ReferenceImage] = Field(default_factory=list)
+    review: ReviewSettings | None = None
 
 
 class TaskObjectsInput(BaseModel):
@@ -184,6 +217,7 @@ class TaskProgress(BaseModel):
 
     stage: Stage
     variations: list[VariationProgress]
+    review: ReviewOutcome | None = None
 
 
 class RenderTaskResult(BaseModel):

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     worker_deployment_name: str | None = None
     worker_build_id: str | None = None
 
+    # Reviews: how long a task waits for the winner (seconds), and what decides on expiry.
+    review_timeout_s: int = Field(3 * 24 * 3600, ge=5)
+    review_expiry_action: Literal["approve_first", "archive_all", "keep_drafts"] = "approve_first"
+
     # Limits (checked before any workflow starts).
     task_create_rate_per_minute: int = Field(60, ge=1)
     daily_image_quota: int = Field(1000, ge=0)  # per project, unless the project sets its own

@@ -64,6 +64,7 @@ async def render_worker(client: Client, settings: Settings, task_queue: str | No
                     storage.publish_image,
                     storage.discard_task_objects,
                     records.record_assets,
+                    records.set_asset_states,
                 ],
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 deployment_config=deployment_config(settings),

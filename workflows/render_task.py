@@ -11,6 +11,7 @@ task-row activity, the explicit activity ids and the cancel cleanup; new runs ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from studio.object_keys import final_key
     from studio.payloads import (
         AssetRecord,
+        AssetStatesInput,
         BuildPromptInput,
         GeneratedImage,
         GenerateImageInput,
@@ -38,6 +40,9 @@ with workflow.unsafe.imports_passed_through():
         RecordAssetsInput,
         RenderTaskInput,
         RenderTaskResult,
+        ReviewDecision,
+        ReviewOutcome,
+        ReviewSettings,
         Stage,
         TaskError,
         TaskObjectsInput,
@@ -47,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from studio.search_attributes import ERROR_CODE, RENDER_STAGE
     from workflows import policies
     from workflows.asset_metadata import asset_metadata
+    from workflows.review import decide
 
 # Patch id of the second version: ensure_task_row, activity ids `generate-<i>`, cancel cleanup.
 V2 = "v2-task-row-activity-ids-cancel-cleanup"
@@ -81,11 +87,52 @@ class RenderTaskWorkflow:
     def __init__(self) -> None:
         self._progress = TaskProgress(stage="queued", variations=[])
         self._v2 = False
+        self._asset_ids: list[str] = []
+        self._decision: ReviewDecision | None = None
 
     @workflow.query
     def progress(self) -> TaskProgress:
         """Live stage and per-variation state."""
         return self._progress
+
+    @workflow.update
+    async def review(self, decision: ReviewDecision) -> ReviewOutcome:
+        """Pick the winner of a task awaiting review; returns once the asset states are set."""
+        self._decision = decision
+        await workflow.wait_condition(lambda: self._progress.review is not None)
+        return self._progress.review or ReviewOutcome(decided_by="user", winner_asset_id=None, approved=[], archived=[])
+
+    @review.validator
+    def _validate_review(self, decision: ReviewDecision) -> None:
+        """Refuse a review the task is not waiting for, a second decision, or a foreign asset."""
+        if self._decision is not None or self._progress.review is not None:
+            raise ApplicationError("the review was already decided", type="ReviewClosed")
+        if self._progress.stage != "awaiting_review":
+            raise ApplicationError(
+                f"the task is not awaiting a review (stage {self._progress.stage})", type="ReviewClosed"
+            )
+        if decision.winner_asset_id not in self._asset_ids:
+            raise ApplicationError(
+                f"asset {decision.winner_asset_id} is not one of this task's variations", type="UnknownAsset"
+            )
+
+    async def _await_review(self, review: ReviewSettings) -> None:
+        """Wait durably (days if need be) for the `review` Update, or expire to the default."""
+        self._set_stage("awaiting_review")
+        with contextlib.suppress(TimeoutError):  # expired: the default decides
+            await workflow.wait_condition(
+                lambda: self._decision is not None, timeout=timedelta(seconds=review.timeout_s)
+            )
+        winner = self._decision.winner_asset_id if self._decision is not None else None
+        outcome = decide(self._asset_ids, winner, review.on_expiry)
+        await workflow.execute_activity_method(
+            RecordActivities.set_asset_states,
+            AssetStatesInput(approved=outcome.approved, archived=outcome.archived),
+            start_to_close_timeout=policies.RECORD_START_TO_CLOSE,
+            schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=policies.DURABLE_RETRY,
+        )
+        self._progress.review = outcome
 
     def _set_stage(self, stage: Stage) -> None:
         self._progress.stage = stage
@@ -149,6 +196,9 @@ class RenderTaskWorkflow:
         )
         for asset, asset_id in zip(delivered, recorded.asset_ids, strict=True):
             self._progress.variations[asset.variation_index].asset_id = asset_id
+        self._asset_ids = recorded.asset_ids
+        if inp.review is not None:
+            await self._await_review(inp.review)
         self._set_stage("completed")
         return RenderTaskResult(progress=self._progress, asset_ids=recorded.asset_ids)
 

@@ -13,12 +13,13 @@ from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
 from api.limits import enforce_creation_rate
 from api.routes.projects import LimitQuery, owned_project_or_404
-from api.schemas import Page, TaskCreate, TaskPublic, TaskStatus
+from api.schemas import Page, ReviewCreate, TaskCreate, TaskPublic, TaskStatus
 from api.task_service import temporal_ui_url
 from api.task_status import DerivedStatus, describe_task, list_task_statuses, workflow_ids_with_status
 from db.models import Task
 from db.pagination import InvalidCursor
 from db.tasks import TaskFilters, get_owned_task, list_project_tasks
+from studio.payloads import ReviewOutcome
 from studio.settings import Settings
 
 router = APIRouter(tags=["tasks"])
@@ -36,6 +37,7 @@ def _public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPubli
         stage=derived.stage,
         variations=derived.variations,
         asset_ids=derived.asset_ids,
+        review=derived.review,
         error=derived.error,
         workflow_id=task.workflow_id,
         temporal_ui_url=temporal_ui_url(settings, task.workflow_id),
@@ -142,3 +144,14 @@ async def cancel_task(
     await task_service.cancel_task(resources.temporal, task.workflow_id)
     derived = await describe_task(resources.temporal, task.workflow_id)
     return _public(task, derived, resources.settings)
+
+
+@router.post("/tasks/{task_id}/review", response_model=ReviewOutcome, responses=responses(401, 404, 409, 422, 503))
+async def review_task(
+    task_id: uuid.UUID, body: ReviewCreate, session: SessionDep, user: CurrentUser, resources: ResourcesDep
+) -> ReviewOutcome:
+    """Pick the winner of a task created with `review: true` (a workflow Update, validated by
+    the workflow): the winner is approved, the other variations archived. 409 when the task is
+    not awaiting a review or was already decided; 422 for an asset that is not one of its own."""
+    task = await _owned_task_or_404(session, user, task_id)
+    return await task_service.review_task(resources.temporal, task.workflow_id, body.winner)
