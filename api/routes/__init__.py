@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from api.routes import assets, catalog, health, projects, public, tasks
+from api.routes import assets, catalog, events, health, projects, public, tasks
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(projects.router)
 api_router.include_router(tasks.router)
+api_router.include_router(events.router)
 api_router.include_router(assets.router)
 api_router.include_router(catalog.router)
 api_router.include_router(public.router)

@@ -25,7 +25,8 @@ from studio.settings import Settings
 router = APIRouter(tags=["tasks"])
 
 
-def _public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPublic:
+def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPublic:
+    """The API view of a task with its derived status."""
     return TaskPublic(
         id=task.id,
         project_id=task.project_id,
@@ -84,8 +85,8 @@ async def create_task(
     if not result.created:
         response.status_code = 200
         derived = await describe_task(resources.temporal, result.task.workflow_id)
-        return _public(result.task, derived, resources.settings)
-    return _public(result.task, DerivedStatus(status="queued", stage="queued"), resources.settings)
+        return task_public(result.task, derived, resources.settings)
+    return task_public(result.task, DerivedStatus(status="queued", stage="queued"), resources.settings)
 
 
 @router.get("/projects/{project_id}/tasks", response_model=Page[TaskPublic], responses=responses(401, 404, 422, 503))
@@ -112,7 +113,7 @@ async def list_tasks(
     except InvalidCursor as exc:
         raise InvalidInput(str(exc)) from exc
     statuses = await list_task_statuses(resources.temporal, str(project_id), [t.workflow_id for t in rows])
-    items = [_public(t, statuses[t.workflow_id], resources.settings) for t in rows]
+    items = [task_public(t, statuses[t.workflow_id], resources.settings) for t in rows]
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -129,7 +130,7 @@ async def get_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser, r
     any) and, on failure, `error`."""
     task = await _owned_task_or_404(session, user, task_id)
     derived = await describe_task(resources.temporal, task.workflow_id)
-    return _public(task, derived, resources.settings)
+    return task_public(task, derived, resources.settings)
 
 
 @router.post(
@@ -143,7 +144,7 @@ async def cancel_task(
     task = await _owned_task_or_404(session, user, task_id)
     await task_service.cancel_task(resources.temporal, task.workflow_id)
     derived = await describe_task(resources.temporal, task.workflow_id)
-    return _public(task, derived, resources.settings)
+    return task_public(task, derived, resources.settings)
 
 
 @router.post("/tasks/{task_id}/review", response_model=ReviewOutcome, responses=responses(401, 404, 409, 422, 503))

@@ -1,0 +1,83 @@
+"""`GET /tasks/{id}/events`: the task's progress as Server-Sent Events.
+
+Each `status` event carries the whole task view (stage, per-variation progress, final state),
+so resuming needs no event log: the event id is a digest of that view, and a client that
+reconnects with `Last-Event-ID` gets the next event only when the task has changed since. The
+stream sends `end` and closes once the task is terminal; a comment every 15 s keeps proxies
+from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from api.deps import CurrentUser, ResourcesDep, SessionDep
+from api.errors import NotFound, responses
+from api.routes.tasks import task_public
+from api.state import ApiResources
+from api.task_status import describe_task
+from db.models import Task
+from db.tasks import get_owned_task
+
+router = APIRouter(tags=["tasks"])
+
+POLL_S = 0.5
+KEEPALIVE_S = 15.0
+TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
+
+
+def _event(name: str, data: str, event_id: str | None = None) -> str:
+    lines = [f"event: {name}"] + ([f"id: {event_id}"] if event_id else []) + [f"data: {data}", "", ""]
+    return "\n".join(lines)
+
+
+async def _stream(task: Task, resources: ApiResources, last_event_id: str | None) -> AsyncIterator[str]:
+    sent = last_event_id
+    quiet_since = time.monotonic()
+    while True:
+        view = task_public(task, await describe_task(resources.temporal, task.workflow_id), resources.settings)
+        # The view holds no presigned URLs, so equal digests mean an unchanged task.
+        data = view.model_dump_json()
+        digest = hashlib.sha256(data.encode()).hexdigest()[:16]
+        if digest != sent:
+            yield _event("status", data, digest)
+            sent, quiet_since = digest, time.monotonic()
+        if view.status in TERMINAL:
+            yield _event("end", f'{{"status": "{view.status}"}}')
+            return
+        if time.monotonic() - quiet_since > KEEPALIVE_S:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(POLL_S)
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 404)},
+)
+async def task_events(
+    task_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    resources: ResourcesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Stream `status` events (the task view, on every change) and a final `end` event."""
+    task = await get_owned_task(session, user.id, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    await session.close()  # do not hold a database connection for the stream's lifetime
+    return StreamingResponse(
+        _stream(task, resources, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
