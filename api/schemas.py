@@ -73,6 +73,9 @@ class TaskCreate(BaseModel):
     aspect_ratio: AspectRatio = Field("1:1", description="ignored in favour of the asset type's own, if it has one")
     image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
     asset_type: str = Field("image", description="see GET /asset-types; sets the aspect ratio and output size")
+    webhook_url: str | None = Field(
+        None, max_length=2000, description="https URL for task.succeeded/failed/canceled (Standard Webhooks)"
+    )
     review: bool = Field(False, description="n > 1 only: wait for POST /tasks/{id}/review to pick the winner")
     review_timeout_s: int | None = Field(
         None, ge=5, le=30 * 24 * 3600, description="how long the review stays open (default: server setting)"
@@ -122,6 +125,7 @@ class TaskCreate(BaseModel):
             "asset_type": self.asset_type,
             "reference_asset_ids": [str(a) for a in self.reference_asset_ids],
             "review": self.review,
+            "webhook_url": self.webhook_url,
             "review_timeout_s": self.review_timeout_s,
         }
 

@@ -41,6 +41,7 @@ from studio.payloads import (
 )
 from studio.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
 from studio.settings import Settings
+from studio.webhooks.url_policy import UnsafeWebhookUrl, check_webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def _workflow_input(
         request_hash=request_hash(project.id, body),
         brand_kit=project.brand_kit,
         references=references,
+        owner_id=str(project.owner_id),
+        webhook_url=body.webhook_url,
         review=ReviewSettings(
             timeout_s=body.review_timeout_s or settings.review_timeout_s, on_expiry=settings.review_expiry_action
         )
@@ -175,6 +178,11 @@ async def create_task(
     for a reused Idempotency-Key with another body, InvalidInput (422)."""
     task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
     project_id = project.id
+    if body.webhook_url is not None:
+        try:
+            await check_webhook_url(body.webhook_url, development=settings.studio_env == "development")
+        except UnsafeWebhookUrl as exc:
+            raise InvalidInput(str(exc)) from exc
     references = await _references(session, project, body)
     inp = _workflow_input(task_id, project, body, settings, idempotency_key, references)
     existing = await get_task(session, task_id) if idempotency_key else None

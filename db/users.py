@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
+from studio.webhooks.signing import new_secret
 
 API_KEY_PREFIX = "rs_"
 
@@ -36,3 +38,13 @@ async def get_user_by_api_key(session: AsyncSession, api_key: str) -> User | Non
     """The user owning this key, or None."""
     result = await session.execute(select(User).where(User.api_key_hash == hash_api_key(api_key)))
     return result.scalar_one_or_none()
+
+
+async def ensure_webhook_secret(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """The user's webhook signing secret, created on first use. The caller commits."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise LookupError(f"user {user_id} not found")
+    if user.webhook_secret is None:
+        user.webhook_secret = new_secret()
+    return user.webhook_secret

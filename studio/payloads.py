@@ -86,6 +86,9 @@ class RenderTaskInput(BaseModel):
     brand_kit: dict[str, Any] | None = None
     references: list[ReferenceImage] = Field(default_factory=list)
     review: ReviewSettings | None = None
+    owner_id: str | None = None
+    # Where task.succeeded / task.failed / task.canceled are delivered (checked for SSRF).
+    webhook_url: str | None = None
 
 
 class TaskObjectsInput(BaseModel):
@@ -225,3 +228,14 @@ class RenderTaskResult(BaseModel):
 
     progress: TaskProgress
     asset_ids: list[str]
+
+
+class WebhookDelivery(BaseModel):
+    """One webhook message. The signing secret is looked up by `owner_id` inside the activity,
+    so it never enters workflow history."""
+
+    owner_id: str
+    url: str
+    message_id: str  # `webhook-id`: the same on every retry of this message
+    event_type: str  # task.succeeded | task.failed | task.canceled
+    payload: dict[str, Any]

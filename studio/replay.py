@@ -13,8 +13,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, WorkflowReplayResult
 
 from workflows.render_task import RenderTaskWorkflow
+from workflows.webhook import DeliverWebhookWorkflow
 
-WORKFLOWS = [RenderTaskWorkflow]
+WORKFLOWS = [RenderTaskWorkflow, DeliverWebhookWorkflow]
 
 
 def replayer() -> Replayer:

@@ -20,10 +20,12 @@ from activities.gemini import GeminiActivities, build_gemini_client
 from activities.prompt import build_prompt
 from activities.records import RecordActivities
 from activities.storage import StorageActivities
+from activities.webhooks import WebhookActivities
 from db.session import create_engine, create_session_factory
 from studio.object_store import ObjectStore
 from studio.settings import Settings
 from workflows.render_task import RenderTaskWorkflow
+from workflows.webhook import DeliverWebhookWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,11 @@ async def render_worker(client: Client, settings: Settings, task_queue: str | No
             gemini = GeminiActivities(build_gemini_client(settings), store)
             storage = StorageActivities(store)
             records = RecordActivities(create_session_factory(engine))
+            webhooks = WebhookActivities(create_session_factory(engine), settings.studio_env == "development")
             yield Worker(
                 client,
                 task_queue=task_queue or settings.temporal_task_queue,
-                workflows=[RenderTaskWorkflow],
+                workflows=[RenderTaskWorkflow, DeliverWebhookWorkflow],
                 activities=[
                     records.ensure_task_row,
                     build_prompt,
@@ -65,6 +68,7 @@ async def render_worker(client: Client, settings: Settings, task_queue: str | No
                     storage.discard_task_objects,
                     records.record_assets,
                     records.set_asset_states,
+                    webhooks.deliver_webhook,
                 ],
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 deployment_config=deployment_config(settings),

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from studio.search_attributes import ERROR_CODE, RENDER_STAGE
     from workflows import policies
     from workflows.asset_metadata import asset_metadata
+    from workflows.notify import notify
     from workflows.review import decide
 
 # Patch id of the second version: ensure_task_row, activity ids `generate-<i>`, cancel cleanup.
@@ -158,6 +159,7 @@ class RenderTaskWorkflow:
                     retry_policy=policies.DURABLE_RETRY,
                 )
                 workflow.upsert_search_attributes([RENDER_STAGE.value_set("canceled")])
+                await notify(inp, "canceled", [], TaskError(code="canceled", message="the task was canceled"))
             raise
 
     async def _render(self, inp: RenderTaskInput) -> RenderTaskResult:
@@ -184,6 +186,7 @@ class RenderTaskWorkflow:
             first = errors[0] if errors else TaskError(code="internal", message="no variation was delivered")
             self._progress.stage = "failed"
             workflow.upsert_search_attributes([RENDER_STAGE.value_set("failed"), ERROR_CODE.value_set(first.code)])
+            await notify(inp, "failed", [], first)
             raise ApplicationError(first.message, self._progress, type=first.code, non_retryable=True)
 
         self._set_stage("recording")
@@ -200,6 +203,7 @@ class RenderTaskWorkflow:
         if inp.review is not None:
             await self._await_review(inp.review)
         self._set_stage("completed")
+        await notify(inp, "succeeded", recorded.asset_ids)
         return RenderTaskResult(progress=self._progress, asset_ids=recorded.asset_ids)
 
     async def _render_variation(self, inp: RenderTaskInput, plan: PromptPlan, index: int) -> AssetRecord | None:

@@ -1,0 +1,59 @@
+"""`deliver_webhook`: POST one signed Standard Webhooks message; any non-2xx is retried."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db.session import SessionFactory
+from db.users import ensure_webhook_secret
+from studio.payloads import WebhookDelivery
+from studio.webhooks.signing import sign
+from studio.webhooks.url_policy import UnsafeWebhookUrl, check_webhook_url
+
+DELIVERY_TIMEOUT_S = 10.0
+
+
+class WebhookActivities:
+    """Webhook delivery; constructed once per worker."""
+
+    def __init__(self, sessions: SessionFactory, development: bool) -> None:
+        self._sessions = sessions
+        self._development = development
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(self, inp: WebhookDelivery) -> int:
+        """POST the message with `webhook-id`, `webhook-timestamp` and `webhook-signature`;
+        returns the receiver's 2xx status. Raises a retryable WebhookRejected for other
+        answers or network errors, a non-retryable UnsafeWebhookUrl when the URL now resolves
+        somewhere we refuse to call (checked again at every attempt: DNS can change)."""
+        try:
+            await check_webhook_url(inp.url, development=self._development)
+        except UnsafeWebhookUrl as exc:
+            raise ApplicationError(str(exc), type="UnsafeWebhookUrl", non_retryable=True) from exc
+        async with self._sessions() as session, session.begin():
+            secret = await ensure_webhook_secret(session, uuid.UUID(inp.owner_id))
+        body = json.dumps(inp.payload, separators=(",", ":"), sort_keys=True).encode()
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": inp.message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, inp.message_id, timestamp, body),
+            "user-agent": "render-studio-webhooks/1",
+        }
+        try:
+            async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_S, follow_redirects=False) as client:
+                response = await client.post(inp.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(
+                f"webhook delivery failed: {type(exc).__name__}: {exc}", type="WebhookRejected"
+            ) from None
+        if not 200 <= response.status_code < 300:
+            raise ApplicationError(f"webhook receiver answered {response.status_code}", type="WebhookRejected")
+        return response.status_code

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: URL safety checks (SSRF) and Standard Webhooks signing."""
