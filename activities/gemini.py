@@ -110,6 +110,17 @@ class GeminiActivities:
             )
         return await self._store.get(reference.key)
 
+    async def _reuse(self, earlier_key: str, key: str) -> GeneratedImage | None:
+        """Copy an image an earlier task already paid for (still staged) to `key`."""
+        earlier = await self._existing(earlier_key)
+        if earlier is None:
+            return None
+        found = await self._store.head(earlier_key)
+        data = await self._store.get(earlier_key)
+        await self._store.put(key, data, earlier.staged.mime, found.metadata if found else {})
+        log.info("reusing the image staged at %s; not calling the model", earlier_key)
+        return earlier.model_copy(update={"staged": earlier.staged.model_copy(update={"key": key})})
+
     async def _existing(self, key: str) -> GeneratedImage | None:
         found = await self._store.head(key)
         if found is None or "sha256" not in found.metadata:
@@ -154,6 +165,10 @@ class GeminiActivities:
         if existing is not None:
             log.info("variation already staged at %s; not calling the model again", key)
             return existing
+        if inp.reuse_staging_key:
+            reused = await self._reuse(inp.reuse_staging_key, key)
+            if reused is not None:
+                return reused
         try:
             image, info = await self._generate(inp)
         except ApplicationError as err:

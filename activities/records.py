@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from db.assets import link_parents, set_states, upsert_asset
 from db.session import SessionFactory
-from db.tasks import insert_task_if_absent
+from db.tasks import insert_task_for
 from studio.payloads import AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
 
 
@@ -51,17 +51,7 @@ class RecordActivities:
         inserting the row). Raises non-retryable ProjectGone when the project was deleted."""
         try:
             async with self._sessions() as session, session.begin():
-                await insert_task_if_absent(
-                    session,
-                    task_id=uuid.UUID(inp.task_id),
-                    project_id=uuid.UUID(inp.project_id),
-                    name=inp.name,
-                    description=inp.description,
-                    prompt=inp.prompt,
-                    parameters=inp.params.model_dump(),
-                    idempotency_key=inp.idempotency_key,
-                    request_hash=inp.request_hash,
-                )
+                await insert_task_for(session, inp)
         except IntegrityError as exc:
             raise ApplicationError(
                 f"project {inp.project_id} no longer exists", type="ProjectGone", non_retryable=True

@@ -147,6 +147,7 @@ class TaskPublic(BaseModel):
     error: TaskError | None = None
     workflow_id: str
     temporal_ui_url: str
+    retry_of_task_id: uuid.UUID | None = None
     created_at: datetime
 
 

@@ -30,7 +30,7 @@ from api.limits import enforce_daily_quota
 from api.schemas import TaskCreate
 from db.assets import assets_in_project
 from db.models import Project, Task
-from db.tasks import get_task, insert_task_if_absent, task_id_for_idempotency_key, workflow_id_for
+from db.tasks import get_task, insert_task_for, task_id_for_idempotency_key, workflow_id_for
 from studio.payloads import (
     ReferenceImage,
     RenderParams,
@@ -59,6 +59,14 @@ def request_hash(project_id: uuid.UUID, body: TaskCreate) -> str:
     """sha256 of the canonical creation request (project and body with defaults applied)."""
     canonical = json.dumps({"project_id": str(project_id), **body.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RetryOf:
+    """The task being retried and, per new variation, its staging key to reuse."""
+
+    task_id: uuid.UUID
+    reuse_staging_keys: list[str | None]
 
 
 @dataclass
@@ -139,17 +147,7 @@ async def _started_input(client: Client, workflow_id: str) -> RenderTaskInput:
 
 
 async def _insert_row(session: AsyncSession, inp: RenderTaskInput) -> None:
-    await insert_task_if_absent(
-        session,
-        task_id=uuid.UUID(inp.task_id),
-        project_id=uuid.UUID(inp.project_id),
-        name=inp.name,
-        description=inp.description,
-        prompt=inp.prompt,
-        parameters=inp.params.model_dump(),
-        idempotency_key=inp.idempotency_key,
-        request_hash=inp.request_hash,
-    )
+    await insert_task_for(session, inp)
     await session.commit()
 
 
@@ -173,6 +171,7 @@ async def create_task(
     project: Project,
     body: TaskCreate,
     idempotency_key: str | None,
+    retry_of: RetryOf | None = None,
 ) -> Created:
     """Start the task's workflow, then insert its row. Raises DependencyUnavailable (503) or,
     for a reused Idempotency-Key with another body, InvalidInput (422)."""
@@ -185,6 +184,9 @@ async def create_task(
             raise InvalidInput(str(exc)) from exc
     references = await _references(session, project, body)
     inp = _workflow_input(task_id, project, body, settings, idempotency_key, references)
+    if retry_of is not None:
+        inp.retry_of_task_id = str(retry_of.task_id)
+        inp.reuse_staging_keys = list(retry_of.reuse_staging_keys)
     existing = await get_task(session, task_id) if idempotency_key else None
     created = False
     if existing is None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Project, Task
 from db.pagination import newest_first, page_of
+from studio.payloads import RenderTaskInput
 
 
 def workflow_id_for(task_id: uuid.UUID) -> str:
@@ -40,6 +41,7 @@ async def insert_task_if_absent(
     parameters: dict[str, Any],
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    retry_of_task_id: uuid.UUID | None = None,
 ) -> None:
     """Insert the task row unless it exists (written by the API and by the workflow, whichever
     comes first). The caller commits."""
@@ -55,10 +57,27 @@ async def insert_task_if_absent(
             workflow_id=workflow_id_for(task_id),
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            retry_of_task_id=retry_of_task_id,
         )
         .on_conflict_do_nothing(index_elements=["id"])
     )
     await session.execute(stmt)
+
+
+async def insert_task_for(session: AsyncSession, inp: RenderTaskInput) -> None:
+    """`insert_task_if_absent` from a workflow's input (the whole task). The caller commits."""
+    await insert_task_if_absent(
+        session,
+        task_id=uuid.UUID(inp.task_id),
+        project_id=uuid.UUID(inp.project_id),
+        name=inp.name,
+        description=inp.description,
+        prompt=inp.prompt,
+        parameters=inp.params.model_dump(),
+        idempotency_key=inp.idempotency_key,
+        request_hash=inp.request_hash,
+        retry_of_task_id=uuid.UUID(inp.retry_of_task_id) if inp.retry_of_task_id else None,
+    )
 
 
 async def create_task(

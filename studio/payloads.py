@@ -89,6 +89,10 @@ class RenderTaskInput(BaseModel):
     owner_id: str | None = None
     # Where task.succeeded / task.failed / task.canceled are delivered (checked for SSRF).
     webhook_url: str | None = None
+    # A retry: the task it retries, and per new variation the earlier task's staging key to
+    # reuse if that image is still staged there (so it is not paid for twice).
+    retry_of_task_id: str | None = None
+    reuse_staging_keys: list[str | None] = Field(default_factory=list)
 
 
 class TaskObjectsInput(BaseModel):
@@ -142,6 +146,7 @@ class GenerateImageInput(BaseModel):
     variation_index: int
     plan: PromptPlan
     references: list[ReferenceImage] = Field(default_factory=list)
+    reuse_staging_key: str | None = None
 
 
 class GeneratedImage(BaseModel):

@@ -223,6 +223,7 @@ class RenderTaskWorkflow:
                     variation_index=index,
                     plan=plan,
                     references=inp.references,
+                    reuse_staging_key=inp.reuse_staging_keys[index] if index < len(inp.reuse_staging_keys) else None,
                 ),
                 activity_id=f"generate-{index}" if self._v2 else None,
                 start_to_close_timeout=policies.GENERATE_START_TO_CLOSE,

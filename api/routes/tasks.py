@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from api import task_service
+from api import retries, task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
 from api.limits import enforce_creation_rate
@@ -42,6 +42,7 @@ def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskP
         error=derived.error,
         workflow_id=task.workflow_id,
         temporal_ui_url=temporal_ui_url(settings, task.workflow_id),
+        retry_of_task_id=task.retry_of_task_id,
         created_at=task.created_at,
     )
 
@@ -156,3 +157,30 @@ async def review_task(
     not awaiting a review or was already decided; 422 for an asset that is not one of its own."""
     task = await _owned_task_or_404(session, user, task_id)
     return await task_service.review_task(resources.temporal, task.workflow_id, body.winner)
+
+
+@router.post(
+    "/tasks/{task_id}/retry",
+    status_code=202,
+    response_model=TaskPublic,
+    responses=responses(401, 404, 409, 422, 429, 503),
+)
+async def retry_task(
+    task_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    resources: ResourcesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> TaskPublic:
+    """Start a new task (`retry_of_task_id` = this one) for the variations this task did not
+    deliver; delivered ones are not paid for again. 409 for running or fully delivered tasks."""
+    task = await _owned_task_or_404(session, user, task_id)
+    project = await owned_project_or_404(session, user, task.project_id)
+    await enforce_creation_rate(resources.sessions, user, resources.settings)
+    result = await retries.retry_task(session, resources.temporal, resources.settings, project, task, idempotency_key)
+    if not result.created:
+        response.status_code = 200
+    return task_public(
+        result.task, await describe_task(resources.temporal, result.task.workflow_id), resources.settings
+    )
