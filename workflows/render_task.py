@@ -15,28 +15,15 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
-from temporalio.exceptions import CancelledError as TemporalCancelledError
-from temporalio.exceptions import TimeoutError as ActivityTimeoutError
-from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.gemini import GeminiActivities
     from activities.prompt import build_prompt
     from activities.records import RecordActivities
     from activities.storage import StorageActivities
-    from studio import error_codes
-    from studio.catalog import expected_dimensions
-    from studio.object_keys import final_key
     from studio.payloads import (
-        AssetRecord,
         AssetStatesInput,
         BuildPromptInput,
-        GeneratedImage,
-        GenerateImageInput,
-        ImageRef,
-        PromptPlan,
-        PublishImageInput,
         RecordAssetsInput,
         RenderTaskInput,
         RenderTaskResult,
@@ -51,34 +38,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from studio.search_attributes import ERROR_CODE, RENDER_STAGE
     from workflows import policies
-    from workflows.asset_metadata import asset_metadata
     from workflows.notify import notify
     from workflows.review import decide
+    from workflows.variation import render_variation
 
 # Patch id of the second version: ensure_task_row, activity ids `generate-<i>`, cancel cleanup.
 V2 = "v2-task-row-activity-ids-cancel-cleanup"
-
-
-def _task_error(err: ActivityError, deadline_s: float) -> TaskError:
-    """Explain an activity failure with our taxonomy. Retries stopped by the task deadline
-    (retry state TIMEOUT, or a schedule-to-close timeout) read `timed_out` with the last error."""
-    cause = err.cause
-    if err.retry_state == RetryState.TIMEOUT or isinstance(cause, ActivityTimeoutError):
-        if isinstance(cause, ActivityTimeoutError):
-            cause = cause.cause
-        last = (
-            f"{error_codes.api_code(cause.type)}: {cause.message}"
-            if isinstance(cause, ApplicationError)
-            else str(cause)
-        )
-        return TaskError(code="timed_out", message=f"task deadline of {deadline_s:.0f} s passed; last error: {last}")
-    if isinstance(cause, ApplicationError):
-        return TaskError(code=error_codes.api_code(cause.type), message=cause.message)
-    return TaskError(code="internal", message=str(cause or err))
-
-
-def _is_cancel(err: ActivityError) -> bool:
-    return isinstance(err.cause, TemporalCancelledError | asyncio.CancelledError)
 
 
 @workflow.defn
@@ -179,7 +144,9 @@ class RenderTaskWorkflow:
             retry_policy=policies.PROMPT_RETRY,
         )
         self._set_stage("generating")
-        outcomes = await asyncio.gather(*(self._render_variation(inp, plan, i) for i in range(inp.params.n)))
+        outcomes = await asyncio.gather(
+            *(render_variation(inp, plan, i, self._progress.variations[i], self._v2) for i in range(inp.params.n))
+        )
         delivered = [o for o in outcomes if o is not None]
         if not delivered:
             errors = [v.error for v in self._progress.variations if v.error is not None]
@@ -205,67 +172,3 @@ class RenderTaskWorkflow:
         self._set_stage("completed")
         await notify(inp, "succeeded", recorded.asset_ids)
         return RenderTaskResult(progress=self._progress, asset_ids=recorded.asset_ids)
-
-    async def _render_variation(self, inp: RenderTaskInput, plan: PromptPlan, index: int) -> AssetRecord | None:
-        """Generate and publish one variation; None (with the error recorded) when it failed."""
-        variation = self._progress.variations[index]
-        variation.state = "generating"
-        # v2 waits for activities to acknowledge cancellation, so cleanup runs after their writes.
-        cancellation = (
-            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if self._v2 else ActivityCancellationType.TRY_CANCEL
-        )
-        try:
-            generated: GeneratedImage = await workflow.execute_activity_method(
-                GeminiActivities.generate_image,
-                GenerateImageInput(
-                    task_id=inp.task_id,
-                    project_id=inp.project_id,
-                    variation_index=index,
-                    plan=plan,
-                    references=inp.references,
-                    reuse_staging_key=inp.reuse_staging_keys[index] if index < len(inp.reuse_staging_keys) else None,
-                ),
-                activity_id=f"generate-{index}" if self._v2 else None,
-                start_to_close_timeout=policies.GENERATE_START_TO_CLOSE,
-                schedule_to_close_timeout=timedelta(seconds=inp.deadline_s),
-                heartbeat_timeout=policies.GENERATE_HEARTBEAT,
-                retry_policy=policies.MODEL_RETRY,
-                cancellation_type=cancellation,
-            )
-            variation.state = "publishing"
-            width, height = expected_dimensions(plan.model, plan.aspect_ratio, plan.image_size)
-            published: ImageRef = await workflow.execute_activity_method(
-                StorageActivities.publish_image,
-                PublishImageInput(
-                    staged=generated.staged,
-                    # Resized images are re-encoded as PNG.
-                    final_key=final_key(
-                        inp.project_id, inp.task_id, index, "image/png" if plan.output_width else generated.staged.mime
-                    ),
-                    expected_width=width,
-                    expected_height=height,
-                    output_width=plan.output_width,
-                    output_height=plan.output_height,
-                ),
-                activity_id=f"publish-{index}" if self._v2 else None,
-                start_to_close_timeout=policies.STORAGE_START_TO_CLOSE,
-                schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
-                retry_policy=policies.DURABLE_RETRY,
-                cancellation_type=cancellation,
-            )
-        except ActivityError as err:
-            if _is_cancel(err):
-                raise asyncio.CancelledError from err
-            variation.state = "failed"
-            variation.error = _task_error(err, inp.deadline_s)
-            return None
-        variation.state = "succeeded"
-        return AssetRecord(
-            variation_index=index,
-            image=published,
-            asset_type=plan.asset_type,
-            parent_asset_ids=[r.asset_id for r in inp.references],
-            metadata=asset_metadata(
-                inp, plan, generated, published, index, workflow.info().workflow_id, workflow.info().run_id
-            ),
-        )
