@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import httpx
+from temporalio.client import Client, WorkflowHandle
 
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
 
@@ -47,3 +49,27 @@ async def wait_for_row(http: httpx.AsyncClient, task_id: str, timeout_s: float =
     while (await http.get(f"/api/v1/tasks/{task_id}")).status_code == 404:
         assert time.monotonic() < deadline, "the workflow never wrote its task row"
         await asyncio.sleep(0.1)
+
+
+async def start_render_workflow(
+    temporal: Client, task_queue: str, project_id: str, prompt: str, **fields: Any
+) -> tuple[str, WorkflowHandle[Any, Any]]:
+    """Start a RenderTaskWorkflow the way the API does, without the API (for tests of crash
+    windows, deadlines and versioning); returns (task id, handle)."""
+    from studio.payloads import RenderParams, RenderTaskInput
+    from workflows.render_task import RenderTaskWorkflow
+
+    task_id = str(uuid.uuid4())
+    handle = await temporal.start_workflow(
+        RenderTaskWorkflow.run,
+        RenderTaskInput(
+            task_id=task_id,
+            project_id=project_id,
+            prompt=prompt,
+            params=RenderParams(model="gemini-3-pro-image-preview"),
+            **fields,
+        ),
+        id=f"task-{task_id}",
+        task_queue=task_queue,
+    )
+    return task_id, handle

@@ -17,10 +17,9 @@ from db.tasks import get_task
 from gemini_emulator import EmulatorServer
 from studio.object_keys import task_prefixes
 from studio.object_store import ObjectStore
-from studio.payloads import GenerateImageInput, PromptPlan, RenderParams, RenderTaskInput
+from studio.payloads import GenerateImageInput, PromptPlan
 from studio.settings import Settings
-from tests.helpers import create_project, create_task, wait_for_row, wait_for_task
-from workflows.render_task import RenderTaskWorkflow
+from tests.helpers import create_project, create_task, start_render_workflow, wait_for_row, wait_for_task
 
 
 async def _task_objects(settings: Settings, project_id: str, task_id: str) -> list[str]:
@@ -71,27 +70,17 @@ async def test_workflow_started_without_its_row_writes_the_row_and_completes(
 ) -> None:
     """The API died after starting the workflow and before inserting the row: nothing is lost."""
     project_id = await create_project(http)
-    task_id = uuid.uuid4()
-    await temporal.start_workflow(
-        RenderTaskWorkflow.run,
-        RenderTaskInput(
-            task_id=str(task_id),
-            project_id=project_id,
-            prompt=f"orphan start {token}",
-            params=RenderParams(model="gemini-3-pro-image-preview"),
-            name="crash-window",
-        ),
-        id=f"task-{task_id}",
-        task_queue=settings.temporal_task_queue,
+    task_id, _ = await start_render_workflow(
+        temporal, settings.temporal_task_queue, project_id, f"orphan start {token}", name="crash-window"
     )
 
-    await wait_for_row(http, str(task_id))
-    task = await wait_for_task(http, str(task_id))
+    await wait_for_row(http, task_id)
+    task = await wait_for_task(http, task_id)
 
     assert task["status"] == "succeeded"
     assert task["name"] == "crash-window"
     async with sessions() as session:
-        assert await get_task(session, task_id) is not None
+        assert await get_task(session, uuid.UUID(task_id)) is not None
 
 
 async def test_cancel_stops_the_model_call_and_leaves_nothing_behind(
@@ -141,22 +130,12 @@ async def test_deadline_fails_the_task_timed_out_with_what_was_tried(
 ) -> None:
     emulator.script(token, [{"kind": "server_error", "code": 503}] * 50)
     project_id = await create_project(http)
-    task_id = uuid.uuid4()
-    await temporal.start_workflow(
-        RenderTaskWorkflow.run,
-        RenderTaskInput(
-            task_id=str(task_id),
-            project_id=project_id,
-            prompt=f"never {token}",
-            params=RenderParams(model="gemini-3-pro-image-preview"),
-            deadline_s=5,
-        ),
-        id=f"task-{task_id}",
-        task_queue=settings.temporal_task_queue,
+    task_id, _ = await start_render_workflow(
+        temporal, settings.temporal_task_queue, project_id, f"never {token}", deadline_s=5
     )
 
-    await wait_for_row(http, str(task_id))
-    task = await wait_for_task(http, str(task_id), timeout_s=30)
+    await wait_for_row(http, task_id)
+    task = await wait_for_task(http, task_id, timeout_s=30)
 
     assert task["status"] == "timed_out"
     assert task["error"]["code"] == "timed_out"

@@ -18,11 +18,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from studio.payloads import RenderParams, RenderTaskInput, RenderTaskResult
+from studio.payloads import RenderTaskInput, RenderTaskResult
 from studio.replay import load_history
 from studio.settings import Settings
 from studio.worker import render_worker
-from tests.helpers import create_project
+from tests.helpers import create_project, start_render_workflow
 from workflows.render_task import RenderTaskWorkflow
 
 HISTORY = Path(__file__).parent / "histories" / "render_task_v2_succeeded_n2.json"
@@ -91,18 +91,7 @@ async def test_versioned_worker_pins_new_workflows_to_its_build(
                 break
             except RPCError:
                 await asyncio.sleep(0.2)
-        task_id = uuid.uuid4()
-        handle = await temporal.start_workflow(
-            RenderTaskWorkflow.run,
-            RenderTaskInput(
-                task_id=str(task_id),
-                project_id=project_id,
-                prompt=f"pinned {token}",
-                params=RenderParams(model="gemini-3-pro-image-preview"),
-            ),
-            id=f"task-{task_id}",
-            task_queue=versioned.temporal_task_queue,
-        )
+        _, handle = await start_render_workflow(temporal, versioned.temporal_task_queue, project_id, f"pinned {token}")
         await handle.result()
         info = (await handle.describe()).raw_description.workflow_execution_info.versioning_info
         await worker.shutdown()

@@ -28,17 +28,18 @@ PROMPT_RETRY = RetryPolicy(maximum_attempts=5)
 STORAGE_START_TO_CLOSE = timedelta(minutes=2)
 RECORD_START_TO_CLOSE = timedelta(seconds=30)
 DURABLE_SCHEDULE_TO_CLOSE = timedelta(hours=1)
-DURABLE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-    non_retryable_error_types=[error_codes.INVALID_IMAGE],
-)
-DURABLE_RETRY_UNLESS_GONE = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
-    non_retryable_error_types=["ProjectGone"],
-)
+
+
+def durable_retry(*non_retryable: str) -> RetryPolicy:
+    """1 s doubling to 30 s, no attempt cap (bounded by DURABLE_SCHEDULE_TO_CLOSE)."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=0,
+        non_retryable_error_types=list(non_retryable),
+    )
+
+
+DURABLE_RETRY = durable_retry(error_codes.INVALID_IMAGE)
+DURABLE_RETRY_UNLESS_GONE = durable_retry("ProjectGone")
