@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -120,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("dependency unavailable during %s %s: %r", request.method, request.url.path, exc)
         which = (
             "database"
-            if isinstance(exc, DBAPIError | OSError)
+            if isinstance(exc, DBAPIError | OSError | PoolTimeoutError)
             else "temporal"
             if isinstance(exc, RPCError)
             else "storage"
@@ -131,7 +132,17 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    for exc_type in (OperationalError, InterfaceError, DBAPIError, ConnectionError, OSError, RPCError, BotoCoreError):
+    outages = (
+        OperationalError,
+        InterfaceError,
+        DBAPIError,
+        PoolTimeoutError,  # every pooled connection busy for 30 s: the database is overloaded
+        ConnectionError,
+        OSError,
+        RPCError,
+        BotoCoreError,
+    )
+    for exc_type in outages:
         app.add_exception_handler(exc_type, _outage)
 
     @app.exception_handler(RuntimeError)

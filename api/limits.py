@@ -10,18 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import TooManyRequests
 from db.models import Project, User
-from db.session import SessionFactory
 from db.usage import count_in_window, images_requested_today, lock_project, minute_window, seconds_until_next_utc_day
 from studio.settings import Settings
 
 
-async def enforce_creation_rate(sessions: SessionFactory, user: User, settings: Settings) -> None:
-    """Count this creation attempt; raises TooManyRequests (429, Retry-After) past
-    TASK_CREATE_RATE_PER_MINUTE in the current minute. Uses its own transaction."""
+async def enforce_creation_rate(session: AsyncSession, user: User, settings: Settings) -> None:
+    """Count this creation attempt and commit the count (it stands even if the creation fails
+    later); raises TooManyRequests (429, Retry-After) past TASK_CREATE_RATE_PER_MINUTE in the
+    current minute. Uses the request's own session: one pooled connection per request, so a
+    burst of requests cannot exhaust the pool waiting for second connections."""
     now = datetime.now(UTC)
     window = minute_window(now)
-    async with sessions() as session, session.begin():
-        count = await count_in_window(session, user.id, window)
+    count = await count_in_window(session, user.id, window)
+    await session.commit()
     if count > settings.task_create_rate_per_minute:
         retry_after = max(1, 60 - now.second)
         raise TooManyRequests(

@@ -79,7 +79,7 @@ async def create_task(
     """Accept a render task and start its workflow (202); poll `GET /tasks/{id}` for its status.
     A retry with the same `Idempotency-Key` and body returns the same task (200)."""
     project = await owned_project_or_404(session, user, project_id)
-    await enforce_creation_rate(resources.sessions, user, resources.settings)
+    await enforce_creation_rate(session, user, resources.settings)
     result = await task_service.create_task(
         session, resources.temporal, resources.settings, user.id, project, body, idempotency_key
     )
@@ -177,7 +177,7 @@ async def retry_task(
     deliver; delivered ones are not paid for again. 409 for running or fully delivered tasks."""
     task = await _owned_task_or_404(session, user, task_id)
     project = await owned_project_or_404(session, user, task.project_id)
-    await enforce_creation_rate(resources.sessions, user, resources.settings)
+    await enforce_creation_rate(session, user, resources.settings)
     result = await retries.retry_task(session, resources.temporal, resources.settings, project, task, idempotency_key)
     if not result.created:
         response.status_code = 200
