@@ -30,8 +30,10 @@ async def submit(client: httpx.AsyncClient, project_id: str, prompt: str, key: s
             )
             if response.status_code in (200, 202):
                 return str(response.json()["id"])
-            if response.status_code != 503:
+            if response.status_code not in (429, 503):
                 raise AssertionError(f"task creation answered {response.status_code}: {response.text}")
+            await asyncio.sleep(min(float(response.headers.get("retry-after", "1")), 5.0))
+            continue
         except httpx.TransportError:
             pass  # the API is down: retry with the same key
         await asyncio.sleep(0.3)

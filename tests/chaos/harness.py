@@ -70,6 +70,9 @@ class ChaosEnv:
             GEMINI_TIMEOUT_S="5",
             TASK_DEADLINE_S=str(self.deadline_s),
             API_PORT=str(self.api_port),
+            # Bursts of hundreds of creations are the point here, not the bill.
+            TASK_CREATE_RATE_PER_MINUTE="100000",
+            DAILY_IMAGE_QUOTA="100000",
         )
         return env
 

@@ -40,7 +40,7 @@ class Scenario:
 async def run(env: ChaosEnv, scenario: Scenario, tasks: int) -> Report:
     """Submit `tasks` tasks, inject the fault, wait, check the invariants."""
     token = f"{scenario.name}-{uuid.uuid4().hex[:6]}"
-    prompts = [f"{token} t{i:03d}." for i in range(tasks)]
+    prompts = [f"{token} t{i:03d}x" for i in range(tasks)]
     for i, prompt in enumerate(prompts):
         env.emulator.script(prompt, scenario.script(i))
     async with env.client() as client:
