@@ -77,9 +77,9 @@ class ChaosEnv:
         return env
 
     def new_worker(self) -> ManagedProcess:
-        worker = ManagedProcess(
-            f"worker-{len(self.workers)}", ["worker", "--log-level", "warning"], self.process_env(), self.root
-        )
+        # Each worker serves its metrics on its own port (two cannot share one).
+        env = {**self.process_env(), "WORKER_METRICS_BIND": f"127.0.0.1:{free_port()}"}
+        worker = ManagedProcess(f"worker-{len(self.workers)}", ["worker", "--log-level", "warning"], env, self.root)
         self.workers.append(worker)
         worker.start()
         return worker

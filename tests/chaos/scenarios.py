@@ -74,7 +74,10 @@ async def run(env: ChaosEnv, scenario: Scenario, tasks: int) -> Report:
 
 
 async def _kill_a_worker(env: ChaosEnv) -> float:
-    await asyncio.sleep(2.0)
+    # Kill while model calls are in flight (each takes 2 s): some were taken by this worker.
+    deadline = time.monotonic() + 60
+    while len(env.emulator.calls()) < 10 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     env.workers[0].kill()
     killed = time.monotonic()
     await asyncio.sleep(5.0)
