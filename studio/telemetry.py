@@ -42,8 +42,15 @@ def temporal_interceptors(provider: TracerProvider | None) -> list[TracingInterc
 
 def worker_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime serving Prometheus metrics on `settings.worker_metrics_bind`
-    (host:port); None when it is empty. One runtime per process."""
+    (host:port); None when it is empty. One runtime per process. Raises RuntimeError with what
+    to do when the port is taken (two workers on one machine need two ports)."""
     if not settings.worker_metrics_bind:
         return None
     metrics = PrometheusConfig(bind_address=settings.worker_metrics_bind, counters_total_suffix=True)
-    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+    except ValueError as exc:  # the Core SDK reports a busy port this way
+        raise RuntimeError(
+            f"cannot serve worker metrics on {settings.worker_metrics_bind} ({exc}); set WORKER_METRICS_BIND "
+            "to a free host:port for each worker on this machine, or to an empty value to disable metrics"
+        ) from exc
