@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -13,10 +14,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout_s: float, what: str) -> None:
-    """Block until `host:port` accepts TCP connections; raises TimeoutError after `timeout_s` seconds."""
+def wait_for_port(host: str, port: int, timeout_s: float, what: str, alive: Callable[[], bool] | None = None) -> None:
+    """Block until `host:port` accepts TCP connections; raises TimeoutError after `timeout_s`
+    seconds, or at once when `alive()` says the process that should listen has exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise TimeoutError(f"{what} exited before listening on {host}:{port}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return

@@ -75,6 +75,7 @@ class LocalStack:
     def __init__(self, state_dir: Path, settings: Settings, *, ephemeral_ports: bool, with_emulator: bool) -> None:
         self.state_dir = state_dir
         self.settings = settings
+        self.ephemeral_ports = ephemeral_ports
         ports = {name: free_port() for name in DEV_DEFAULT_PORTS} if ephemeral_ports else dev_ports(settings)
         self.temporal = TemporalDevServer(
             state_dir / "temporal.db", ports["temporal"], ports["temporal_ui"], state_dir / "temporal.log"
@@ -98,7 +99,7 @@ class LocalStack:
             upgrade(self.postgres.url)
             self.s3.start(self.settings.s3_bucket, self.settings.aws_region)
             self._stack.callback(self.s3.stop)
-            self.temporal.start()
+            self._start_temporal()
             self._stack.callback(self.temporal.stop)
             gemini_url = None
             if self.with_emulator:
@@ -117,6 +118,20 @@ class LocalStack:
             gemini_base_url=gemini_url,
         )
         return self.endpoints
+
+    def _start_temporal(self) -> None:
+        """Start the dev server; with ephemeral ports, retry on fresh ports (another process
+        can take a port between our probe and the server's bind)."""
+        attempts = 3 if self.ephemeral_ports else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self.temporal.start()
+                return
+            except TimeoutError:
+                if attempt == attempts:
+                    raise
+                log.warning("Temporal dev server did not start; retrying on new ports")
+                self.temporal.port, self.temporal.ui_port = free_port(), free_port()
 
     def stop(self) -> None:
         """Stop every part that was started, in reverse order."""

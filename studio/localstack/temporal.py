@@ -60,11 +60,20 @@ class TemporalDevServer:
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         try:
-            wait_for_port(self.host, self.port, timeout_s, "Temporal dev server")
-            wait_for_port(self.host, self.ui_port, timeout_s, "Temporal Web UI")
-        except TimeoutError:
+            wait_for_port(self.host, self.port, timeout_s, "Temporal dev server", alive=self._alive)
+            wait_for_port(self.host, self.ui_port, timeout_s, "Temporal Web UI", alive=self._alive)
+        except TimeoutError as exc:
             self.stop()
-            raise
+            raise TimeoutError(f"{exc}; last lines of {self.log_file}:\n{self._log_tail()}") from exc
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     def kill(self) -> None:
         """SIGKILL the server (a crash: no shutdown, the database file keeps what was committed)."""

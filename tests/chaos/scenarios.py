@@ -76,7 +76,7 @@ async def run(env: ChaosEnv, scenario: Scenario, tasks: int) -> Report:
 async def _kill_a_worker(env: ChaosEnv) -> float:
     # Kill while model calls are in flight (each takes 2 s): some were taken by this worker.
     deadline = time.monotonic() + 60
-    while len(env.emulator.calls()) < 10 and time.monotonic() < deadline:
+    while len(env.emulator.calls()) < 10 and time.monotonic() < deadline:  # noqa: ASYNC110 (a log in another thread)
         await asyncio.sleep(0.05)
     env.workers[0].kill()
     killed = time.monotonic()
