@@ -18,7 +18,7 @@ from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
 from studio.settings import Settings
 from studio.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
-from studio.temporal_client import connect
+from studio.temporal_client import connect, ensure_search_attributes
 from studio.worker import render_worker, wait_for_stop_signal
 
 console = Console()
@@ -78,6 +78,8 @@ async def _serve(settings: Settings, key_file: Path, saved_key: str | None) -> N
         _save_key(key_file, key)
     provider = build_tracer_provider(settings, "render-studio-dev")
     client = await connect(settings, interceptors=temporal_interceptors(provider), runtime=worker_runtime(settings))
+    # A dev server persisted by an older version lacks attributes added since: register them.
+    await ensure_search_attributes(client, settings.temporal_namespace)
     server = EmbeddedServer(
         uvicorn.Config(create_app(settings, provider), host=settings.api_host, port=settings.api_port, log_level="info")
     )
