@@ -26,7 +26,7 @@ from activities.metrics import count
 from activities.storage_retry import store_with_retries
 from studio import error_codes
 from studio.object_keys import staging_key
-from studio.object_store import ObjectStore
+from studio.object_store import ObjectStore, StoredObject
 from studio.payloads import GeneratedImage, GenerateImageInput, ImageRef, ReferenceImage
 from studio.settings import Settings
 
@@ -48,6 +48,27 @@ def build_gemini_client(settings: Settings) -> genai.Client:
         timeout=int(settings.gemini_timeout_s * 1000),  # milliseconds
     )
     return genai.Client(api_key=settings.gemini_api_key or "emulator", http_options=options)
+
+
+def _staged_from_head(key: str, found: StoredObject | None) -> GeneratedImage | None:
+    """The staged image described by a HEAD of `key` (None when absent or not ours)."""
+    if found is None or "sha256" not in found.metadata:
+        return None
+    meta = found.metadata
+    return GeneratedImage(
+        staged=ImageRef(
+            key=key,
+            sha256=meta["sha256"],
+            size=found.size,
+            mime=found.content_type,
+            width=int(meta["width"]),
+            height=int(meta["height"]),
+        ),
+        model_version=meta.get("model-version") or None,
+        response_id=meta.get("response-id") or None,
+        usage=json.loads(meta.get("usage", "{}")),
+        model_called=False,
+    )
 
 
 def _count_failure(model: str, err: ApplicationError) -> None:
@@ -112,34 +133,18 @@ class GeminiActivities:
 
     async def _reuse(self, earlier_key: str, key: str) -> GeneratedImage | None:
         """Copy an image an earlier task already paid for (still staged) to `key`."""
-        earlier = await self._existing(earlier_key)
-        if earlier is None:
-            return None
         found = await self._store.head(earlier_key)
+        earlier = _staged_from_head(earlier_key, found)
+        if earlier is None or found is None:
+            return None
         data = await self._store.get(earlier_key)
-        await self._store.put(key, data, earlier.staged.mime, found.metadata if found else {})
+        await self._store.put(key, data, earlier.staged.mime, found.metadata)
         log.info("reusing the image staged at %s; not calling the model", earlier_key)
         return earlier.model_copy(update={"staged": earlier.staged.model_copy(update={"key": key})})
 
     async def _existing(self, key: str) -> GeneratedImage | None:
-        found = await self._store.head(key)
-        if found is None or "sha256" not in found.metadata:
-            return None
-        meta = found.metadata
-        return GeneratedImage(
-            staged=ImageRef(
-                key=key,
-                sha256=meta["sha256"],
-                size=found.size,
-                mime=found.content_type,
-                width=int(meta["width"]),
-                height=int(meta["height"]),
-            ),
-            model_version=meta.get("model-version") or None,
-            response_id=meta.get("response-id") or None,
-            usage=json.loads(meta.get("usage", "{}")),
-            model_called=False,
-        )
+        """The image already staged at `key` by an earlier attempt, or None."""
+        return _staged_from_head(key, await self._store.head(key))
 
     async def _generate(self, inp: GenerateImageInput) -> tuple[DeliveredImage, ImageInfo]:
         """One model call and the checks of its answer; raises ApplicationError."""

@@ -176,7 +176,34 @@ async def create_task(
     """Start the task's workflow, then insert its row. Raises DependencyUnavailable (503) or,
     for a reused Idempotency-Key with another body, InvalidInput (422)."""
     task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
-    project_id = project.id
+    expected_hash = request_hash(project.id, body)
+    existing = await get_task(session, task_id) if idempotency_key else None
+    created = False
+    if existing is None:
+        # A replay of a known key skips all of this: no DNS lookup, no reference query.
+        inp = await _new_task_input(session, settings, task_id, project, body, idempotency_key, retry_of)
+        await enforce_daily_quota(session, project, body.n, settings)  # holds the project lock
+        created = await _start(client, settings, inp, owner_id)
+        # On a duplicate start the running workflow's own input is the truth, not this body.
+        await _insert_row(session, inp if created else await _started_input(client, workflow_id_for(task_id)))
+        existing = await get_task(session, task_id)
+        if existing is None:
+            raise DependencyUnavailable("task row could not be read back; retry shortly")
+    if existing.request_hash != expected_hash or existing.project_id != project.id:
+        raise InvalidInput("Idempotency-Key was already used with a different request")
+    return Created(existing, created)
+
+
+async def _new_task_input(
+    session: AsyncSession,
+    settings: Settings,
+    task_id: uuid.UUID,
+    project: Project,
+    body: TaskCreate,
+    idempotency_key: str | None,
+    retry_of: RetryOf | None,
+) -> RenderTaskInput:
+    """Check the webhook URL (SSRF) and the references, then build the workflow input."""
     if body.webhook_url is not None:
         try:
             await check_webhook_url(body.webhook_url, development=settings.studio_env == "development")
@@ -187,19 +214,7 @@ async def create_task(
     if retry_of is not None:
         inp.retry_of_task_id = str(retry_of.task_id)
         inp.reuse_staging_keys = list(retry_of.reuse_staging_keys)
-    existing = await get_task(session, task_id) if idempotency_key else None
-    created = False
-    if existing is None:
-        await enforce_daily_quota(session, project, body.n, settings)  # holds the project lock
-        created = await _start(client, settings, inp, owner_id)
-        # On a duplicate start the running workflow's own input is the truth, not this body.
-        await _insert_row(session, inp if created else await _started_input(client, workflow_id_for(task_id)))
-        existing = await get_task(session, task_id)
-        if existing is None:
-            raise DependencyUnavailable("task row could not be read back; retry shortly")
-    if existing.request_hash != inp.request_hash or existing.project_id != project_id:
-        raise InvalidInput("Idempotency-Key was already used with a different request")
-    return Created(existing, created)
+    return inp
 
 
 async def cancel_task(client: Client, workflow_id: str) -> None:

@@ -80,30 +80,6 @@ async def insert_task_for(session: AsyncSession, inp: RenderTaskInput) -> None:
     )
 
 
-async def create_task(
-    session: AsyncSession,
-    project_id: uuid.UUID,
-    name: str,
-    description: str | None,
-    prompt: str,
-    parameters: dict[str, Any],
-) -> Task:
-    """Add a task row with a new id (no workflow is started). The caller commits."""
-    task_id = uuid.uuid4()
-    await insert_task_if_absent(
-        session,
-        task_id=task_id,
-        project_id=project_id,
-        name=name,
-        description=description,
-        prompt=prompt,
-        parameters=parameters,
-    )
-    task = await get_task(session, task_id)
-    assert task is not None  # just inserted in this transaction
-    return task
-
-
 async def get_task(session: AsyncSession, task_id: uuid.UUID) -> Task | None:
     """The task row, whoever owns it."""
     return await session.get(Task, task_id, populate_existing=True)

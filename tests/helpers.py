@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
@@ -73,3 +74,22 @@ async def start_render_workflow(
         task_queue=task_queue,
     )
     return task_id, handle
+
+
+async def insert_task_row(session: AsyncSession, project_id: str, prompt: str) -> tuple[str, str]:
+    """A task row with no workflow behind it (as an API that died before starting one would
+    have left in an older design); returns (task id, workflow id). Commits."""
+    from db.tasks import insert_task_if_absent, workflow_id_for
+
+    task_id = uuid.uuid4()
+    await insert_task_if_absent(
+        session,
+        task_id=task_id,
+        project_id=uuid.UUID(project_id),
+        name="t",
+        description=None,
+        prompt=prompt,
+        parameters={"model": "gemini-3-pro-image-preview"},
+    )
+    await session.commit()
+    return str(task_id), workflow_id_for(task_id)

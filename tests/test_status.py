@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
 
 from db.session import SessionFactory
-from db.tasks import create_task as insert_task
 from gemini_emulator import EmulatorServer
 from studio.payloads import RenderParams, RenderTaskInput
 from studio.settings import Settings
-from tests.helpers import create_project, create_task, wait_for_task
+from tests.helpers import create_project, create_task, insert_task_row, wait_for_task
 from workflows.render_task import RenderTaskWorkflow
 
 
@@ -87,24 +85,21 @@ async def test_timed_out_workflow_reads_timed_out(
     project_id = await create_project(http)
     prompt = f"too slow {token}"
     async with sessions() as session:
-        task = await insert_task(
-            session, uuid.UUID(project_id), "t", None, prompt, {"model": "gemini-3-pro-image-preview"}
-        )
-        await session.commit()
+        task_id, workflow_id = await insert_task_row(session, project_id, prompt)
     await temporal.start_workflow(
         RenderTaskWorkflow.run,
         RenderTaskInput(
-            task_id=str(task.id),
+            task_id=task_id,
             project_id=project_id,
             prompt=prompt,
             params=RenderParams(model="gemini-3-pro-image-preview"),
         ),
-        id=task.workflow_id,
+        id=workflow_id,
         task_queue=settings.temporal_task_queue,
         execution_timeout=timedelta(seconds=2),
     )
 
-    result = await wait_for_task(http, str(task.id))
+    result = await wait_for_task(http, task_id)
 
     assert result["status"] == "timed_out"
     assert result["error"]["code"] == "timed_out"
@@ -115,12 +110,9 @@ async def test_task_whose_workflow_is_not_visible_yet_is_queued(
 ) -> None:
     project_id = await create_project(http)
     async with sessions() as session:
-        task = await insert_task(
-            session, uuid.UUID(project_id), "t", None, "p", {"model": "gemini-3-pro-image-preview"}
-        )
-        await session.commit()
+        task_id, _ = await insert_task_row(session, project_id, "p")
 
-    detail = (await http.get(f"/api/v1/tasks/{task.id}")).json()
+    detail = (await http.get(f"/api/v1/tasks/{task_id}")).json()
     listed = (await http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"]
 
     assert detail["status"] == "queued"
