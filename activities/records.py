@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.assets import link_parents, set_states, upsert_asset
+from db.errors import classify_db_error
 from db.session import SessionFactory
 from db.tasks import insert_task_for
+from studio import error_codes
 from studio.payloads import AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
 
 
@@ -48,14 +50,23 @@ class RecordActivities:
     @activity.defn(name="ensure_task_row")
     async def ensure_task_row(self, inp: RenderTaskInput) -> None:
         """Insert the task row if the API has not (it died between starting the workflow and
-        inserting the row). Raises non-retryable ProjectGone when the project was deleted."""
+        inserting the row). Non-retryable failures: ProjectGone when the project was deleted,
+        InvalidRequest when Postgres refuses the task's values (retrying cannot change them);
+        an outage is retried."""
         try:
             async with self._sessions() as session, session.begin():
                 await insert_task_for(session, inp)
-        except IntegrityError as exc:
-            raise ApplicationError(
-                f"project {inp.project_id} no longer exists", type="ProjectGone", non_retryable=True
-            ) from exc
+        except DBAPIError as exc:
+            info = classify_db_error(exc)
+            if info.kind == "conflict":
+                raise ApplicationError(
+                    f"project {inp.project_id} no longer exists", type="ProjectGone", non_retryable=True
+                ) from exc
+            if info.kind == "invalid":
+                raise ApplicationError(
+                    f"the task cannot be stored: {info.message}", type=error_codes.INVALID_REQUEST, non_retryable=True
+                ) from None  # the driver's exception repeats the offending value
+            raise
 
     @activity.defn(name="set_asset_states")
     async def set_asset_states(self, inp: AssetStatesInput) -> None:

@@ -11,8 +11,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from api.auth_throttle import AuthThrottle
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
+from api.openapi_errors import install_error_documentation
 from api.routes import api_router, health
 from api.state import ApiResources
 from db.session import create_engine, create_session_factory
@@ -34,7 +36,10 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         engine = create_engine(settings.database_url)
         temporal = await connect(settings, interceptors=temporal_interceptors(provider), lazy=True)
         async with ObjectStore.open(settings) as store:
-            app.state.resources = ApiResources(settings, create_session_factory(engine), temporal, store)
+            throttle = AuthThrottle(
+                settings.auth_failures_per_address_per_minute, settings.auth_failures_per_key_prefix_per_minute
+            )
+            app.state.resources = ApiResources(settings, create_session_factory(engine), temporal, store, throttle)
             yield
         await engine.dispose()
 
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(health.router)
+    install_error_documentation(app)
     # http_requests_total{handler,method,status} and http_request_duration_seconds{handler,method}.
     Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False

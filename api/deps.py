@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import Unauthorized
 from api.state import ApiResources
 from db.models import User
-from db.users import get_user_by_api_key
+from db.users import get_user_by_key_hash, hash_api_key
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
@@ -36,15 +36,25 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def get_current_user(
+    request: Request,
     session: SessionDep,
+    resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """The user owning the bearer API key; raises Unauthorized (401) when missing or wrong."""
+    """The user owning the bearer API key; raises Unauthorized (401) when missing or wrong, and
+    TooManyRequests (429) without querying the database while the caller's address or the
+    key's prefix has failed too often (see api.auth_throttle)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    user = await get_user_by_api_key(session, credentials.credentials)
+    key = credentials.credentials
+    key_hash = hash_api_key(key)
+    address = request.client.host if request.client else "unknown"
+    await resources.auth_throttle.check(address, key, key_hash)
+    user = await get_user_by_key_hash(session, key_hash)
     if user is None:
+        await resources.auth_throttle.failed(address, key)
         raise Unauthorized("invalid API key")
+    resources.auth_throttle.succeeded(key_hash)
     return user
 
 

@@ -13,10 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
+
+from db.errors import classify_db_error
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,16 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse} for status in statuses}
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The HTTP methods some route of the app serves at the request's path."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on `app`."""
 
@@ -113,9 +126,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(_body("invalid_request", message, details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110 section 15.5.6: Allow lists every method of the resource. Starlette names
+            # only the first route that matched the path (GET and POST /projects are two routes).
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     async def _outage(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable during %s %s: %r", request.method, request.url.path, exc)
@@ -132,17 +150,23 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    outages = (
-        OperationalError,
-        InterfaceError,
-        DBAPIError,
-        PoolTimeoutError,  # every pooled connection busy for 30 s: the database is overloaded
-        ConnectionError,
-        OSError,
-        RPCError,
-        BotoCoreError,
-    )
-    for exc_type in outages:
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # An outage is a 503 the client should retry; bad data or a conflict is the client's to
+        # fix and must not read as an outage (clients would retry it forever).
+        info = classify_db_error(exc)
+        if info.kind == "unavailable":
+            return await _outage(request, exc)
+        where = f" ({info.subject})" if info.subject else ""
+        if info.kind == "invalid":
+            return JSONResponse(_body("invalid_request", f"a value cannot be stored{where}: {info.message}"), 422)
+        if info.kind == "conflict":
+            return JSONResponse(_body("conflict", f"the change conflicts with stored data{where}: {info.message}"), 409)
+        log.error("database error during %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(_body("internal", "internal error"), status_code=500)
+
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(PoolTimeoutError, _database)
+    for exc_type in (ConnectionError, OSError, RPCError, BotoCoreError):
         app.add_exception_handler(exc_type, _outage)
 
     @app.exception_handler(RuntimeError)

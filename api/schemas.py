@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from api.fields import StrictCount, StrictFlag
 from studio.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
 from studio.payloads import ReviewOutcome, Stage, TaskError, VariationProgress
 from studio.prompts.asset_types import asset_types
 from studio.prompts.brand_kit import BrandKit
-from studio.user_text import sanitize_user_text
+from studio.user_text import MultiLine, SingleLine, sanitize_user_text
 
 T = TypeVar("T")
 
@@ -29,24 +30,47 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+class BrandKitInput(BrandKit):
+    """A brand kit as sent by a client: its text refuses control and bidi characters (stored
+    kits are read back as `BrandKit`, which does not re-check them)."""
+
+    fonts: list[SingleLine] = Field(default_factory=list, max_length=5)
+    tone: SingleLine | None = Field(None, max_length=100)
+    style_keywords: list[SingleLine] = Field(default_factory=list, max_length=20)
+    negative_keywords: list[SingleLine] = Field(default_factory=list, max_length=20)
+
+
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    brand_kit: BrandKit | None = None
-    daily_image_quota: int | None = Field(None, ge=0, le=100_000, description="images per UTC day")
+    name: SingleLine = Field(min_length=1, max_length=200)
+    description: MultiLine | None = Field(None, max_length=2000)
+    brand_kit: BrandKitInput | None = None
+    daily_image_quota: StrictCount | None = Field(None, ge=0, le=100_000, description="images per UTC day")
 
 
 class ProjectUpdate(BaseModel):
-    """Fields to change; the brand kit applies to tasks created afterwards."""
+    """Fields to change; the brand kit applies to tasks created afterwards. `name` may be left
+    out but not set to null; null `description`, `brand_kit` or `daily_image_quota` clears it
+    (the quota then falls back to the server's default)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    brand_kit: BrandKit | None = None
-    daily_image_quota: int | None = Field(None, ge=0, le=100_000)
+    name: Annotated[
+        SingleLine | None,
+        Field(min_length=1, max_length=200),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+    ] = None
+    description: MultiLine | None = Field(None, max_length=2000)
+    brand_kit: BrandKitInput | None = None
+    daily_image_quota: StrictCount | None = Field(None, ge=0, le=100_000, description="images per UTC day")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("name cannot be null; leave it out to keep the current name")
+        return value
 
 
 class ProjectPublic(BaseModel):
@@ -65,19 +89,21 @@ class TaskCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    description: str | None = Field(None, max_length=2000)
-    n: int = Field(1, ge=1, le=8, description="number of variations, one model call each")
+    name: SingleLine = Field(min_length=1, max_length=200)
+    prompt: MultiLine = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    description: MultiLine | None = Field(None, max_length=2000)
+    n: StrictCount = Field(1, ge=1, le=8, description="number of variations, one model call each")
     model: ModelName = DEFAULT_MODEL
     aspect_ratio: AspectRatio = Field("1:1", description="ignored in favour of the asset type's own, if it has one")
     image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
-    asset_type: str = Field("image", description="see GET /asset-types; sets the aspect ratio and output size")
-    webhook_url: str | None = Field(
+    asset_type: SingleLine = Field(
+        "image", max_length=100, description="see GET /asset-types; sets the aspect ratio and output size"
+    )
+    webhook_url: SingleLine | None = Field(
         None, max_length=2000, description="https URL for task.succeeded/failed/canceled (Standard Webhooks)"
     )
-    review: bool = Field(False, description="n > 1 only: wait for POST /tasks/{id}/review to pick the winner")
-    review_timeout_s: int | None = Field(
+    review: StrictFlag = Field(False, description="n > 1 only: wait for POST /tasks/{id}/review to pick the winner")
+    review_timeout_s: StrictCount | None = Field(
         None, ge=5, le=30 * 24 * 3600, description="how long the review stays open (default: server setting)"
     )
     reference_asset_ids: list[uuid.UUID] = Field(

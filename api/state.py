@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from api.auth_throttle import AuthThrottle
 from db.session import SessionFactory
 from studio.object_store import ObjectStore
 from studio.settings import Settings
@@ -13,9 +14,11 @@ from studio.settings import Settings
 
 @dataclass
 class ApiResources:
-    """What request handlers need: settings, Postgres sessions, the Temporal client, S3."""
+    """What request handlers need: settings, Postgres sessions, the Temporal client, S3, and
+    the process's failed-authentication throttle."""
 
     settings: Settings
     sessions: SessionFactory
     temporal: Client
     store: ObjectStore
+    auth_throttle: AuthThrottle

@@ -12,6 +12,7 @@ the original task, or 422 when its body differs from the one that created the ta
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -29,6 +31,7 @@ from api.errors import Conflict, DependencyUnavailable, InvalidInput
 from api.limits import enforce_daily_quota
 from api.schemas import TaskCreate
 from db.assets import assets_in_project
+from db.errors import classify_db_error
 from db.models import Project, Task
 from db.tasks import get_task, insert_task_for, task_id_for_idempotency_key, workflow_id_for
 from studio.payloads import (
@@ -146,9 +149,25 @@ async def _started_input(client: Client, workflow_id: str) -> RenderTaskInput:
     raise DependencyUnavailable(f"workflow {workflow_id} has no history yet; retry shortly")
 
 
-async def _insert_row(session: AsyncSession, inp: RenderTaskInput) -> None:
-    await insert_task_for(session, inp)
-    await session.commit()
+async def _insert_row(session: AsyncSession, client: Client, inp: RenderTaskInput, started_here: bool) -> None:
+    """Insert the task row. The edge validation should make a data error impossible here; if one
+    still happens (a value Postgres refuses), the workflow this request started is terminated
+    before the error reaches the client as a 4xx: a refused task leaves no workflow behind (its
+    own `ensure_task_row` would fail on the same data anyway). Outages propagate untouched (503):
+    then the workflow writes the row itself."""
+    try:
+        await insert_task_for(session, inp)
+        await session.commit()
+    except DBAPIError as exc:
+        if not started_here or classify_db_error(exc).kind == "unavailable":
+            raise
+        await session.rollback()
+        handle = client.get_workflow_handle(workflow_id_for(uuid.UUID(inp.task_id)))
+        reason = f"task row refused by the database: {classify_db_error(exc).message}"
+        with contextlib.suppress(RPCError):  # already finished (its row insert failed first)
+            await handle.terminate(reason=reason, rpc_timeout=START_RPC_TIMEOUT)
+        log.warning("terminated workflow of refused task %s: %s", inp.task_id, reason)
+        raise
 
 
 async def _references(session: AsyncSession, project: Project, body: TaskCreate) -> list[ReferenceImage]:
@@ -185,7 +204,9 @@ async def create_task(
         await enforce_daily_quota(session, project, body.n, settings)  # holds the project lock
         created = await _start(client, settings, inp, owner_id)
         # On a duplicate start the running workflow's own input is the truth, not this body.
-        await _insert_row(session, inp if created else await _started_input(client, workflow_id_for(task_id)))
+        await _insert_row(
+            session, client, inp if created else await _started_input(client, workflow_id_for(task_id)), created
+        )
         existing = await get_task(session, task_id)
         if existing is None:
             raise DependencyUnavailable("task row could not be read back; retry shortly")

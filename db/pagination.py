@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
@@ -30,12 +30,16 @@ def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> Cursor:
-    """Parse a cursor; raises InvalidCursor when it is malformed."""
+    """Parse a cursor; raises InvalidCursor when it is malformed, or names an instant that is
+    naive or outside years 1-9999 in UTC (a forged cursor must not reach the database)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, row_id = raw.split("|", 1)
-        return Cursor(datetime.fromisoformat(created), uuid.UUID(row_id))
-    except (ValueError, UnicodeDecodeError) as exc:
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return Cursor(created_at.astimezone(UTC), uuid.UUID(row_id))
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise InvalidCursor("cursor is not valid") from exc
 
 

@@ -36,7 +36,12 @@ async def create_user(session: AsyncSession, name: str, api_key: str | None = No
 
 async def get_user_by_api_key(session: AsyncSession, api_key: str) -> User | None:
     """The user owning this key, or None."""
-    result = await session.execute(select(User).where(User.api_key_hash == hash_api_key(api_key)))
+    return await get_user_by_key_hash(session, hash_api_key(api_key))
+
+
+async def get_user_by_key_hash(session: AsyncSession, key_hash: str) -> User | None:
+    """The user whose API key has this hex SHA-256, or None."""
+    result = await session.execute(select(User).where(User.api_key_hash == key_hash))
     return result.scalar_one_or_none()
 
 

@@ -37,12 +37,14 @@ def api(log_level: str = "info") -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.server import server_config
 
     settings = get_settings()
     _logging(log_level)
-    uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level=log_level, log_config=None
+    config = server_config(
+        create_app(settings), settings.api_host, settings.api_port, log_level=log_level, log_config=None
     )
+    uvicorn.Server(config).run()
 
 
 @app.command()

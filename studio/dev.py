@@ -7,12 +7,11 @@ import contextlib
 import logging
 from pathlib import Path
 
-import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
 from api.app import create_app
-from api.server import EmbeddedServer
+from api.server import EmbeddedServer, server_config
 from db.session import create_engine, create_session_factory
 from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
@@ -81,7 +80,7 @@ async def _serve(settings: Settings, key_file: Path, saved_key: str | None) -> N
     # A dev server persisted by an older version lacks attributes added since: register them.
     await ensure_search_attributes(client, settings.temporal_namespace)
     server = EmbeddedServer(
-        uvicorn.Config(create_app(settings, provider), host=settings.api_host, port=settings.api_port, log_level="info")
+        server_config(create_app(settings, provider), settings.api_host, settings.api_port, log_level="info")
     )
     async with render_worker(client, settings) as worker:
         worker_task = asyncio.create_task(worker.run())

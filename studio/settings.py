@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     task_create_rate_per_minute: int = Field(60, ge=1)
     daily_image_quota: int = Field(1000, ge=0)  # per project, unless the project sets its own
     max_body_bytes: int = Field(65536, ge=1024)
+    # Failed API key lookups allowed per minute from one client address / against one key
+    # prefix before further attempts get 429 without a database query (api/auth_throttle.py).
+    auth_failures_per_address_per_minute: int = Field(30, ge=1)
+    auth_failures_per_key_prefix_per_minute: int = Field(10, ge=1)
 
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]

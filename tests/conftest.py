@@ -16,11 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.client import Client
 
 from api.app import create_app
-from api.server import EmbeddedServer
+from api.server import EmbeddedServer, server_config
 from db.session import SessionFactory, create_engine, create_session_factory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
@@ -94,9 +93,7 @@ async def api_server(settings: Settings, worker: None) -> AsyncIterator[ApiServe
     """The API served by uvicorn on a free loopback port."""
     port = free_port()
     server = EmbeddedServer(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-        )
+        server_config(create_app(settings), "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=1)
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

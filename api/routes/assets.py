@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
+from api.fields import Timestamp
 from api.routes.projects import LimitQuery, owned_project_or_404
 from api.schemas import AssetPublic, AssetUpdate, LineageEntry, LineagePublic, Page
 from db.assets import AssetFilters, delete_asset, get_owned_asset, lineage, list_project_assets
 from db.models import RenderedAsset
 from db.pagination import InvalidCursor
+from studio.user_text import SingleLine
 
 router = APIRouter(tags=["rendered-assets"])
 
@@ -43,10 +44,10 @@ async def list_assets(
     resources: ResourcesDep,
     task_id: uuid.UUID | None = None,
     state: Literal["draft", "approved", "archived"] | None = None,
-    asset_type: str | None = None,
+    asset_type: Annotated[SingleLine | None, Query(max_length=100)] = None,
     visibility: Literal["private", "public"] | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
     cursor: str | None = None,
     limit: LimitQuery = 50,
 ) -> Page[AssetPublic]:

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/public", tags=["public"])
 
 @router.get(
     "/assets/{asset_id}",
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, **responses(404)},
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, **responses(404, 503)},
     response_class=Response,
 )
 async def public_asset(asset_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> Response:

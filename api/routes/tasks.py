@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Header, Response
 from api import retries, task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import InvalidInput, NotFound, responses
+from api.fields import Timestamp
 from api.limits import enforce_creation_rate
 from api.routes.projects import LimitQuery, owned_project_or_404
 from api.schemas import Page, ReviewCreate, TaskCreate, TaskPublic, TaskStatus
@@ -21,6 +21,7 @@ from db.pagination import InvalidCursor
 from db.tasks import TaskFilters, get_owned_task, list_project_tasks
 from studio.payloads import ReviewOutcome
 from studio.settings import Settings
+from studio.user_text import SingleLine
 
 router = APIRouter(tags=["tasks"])
 
@@ -48,7 +49,7 @@ def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskP
 
 
 IdempotencyKey = Annotated[
-    str | None,
+    SingleLine | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
@@ -99,8 +100,8 @@ async def list_tasks(
     cursor: str | None = None,
     limit: LimitQuery = 50,
     status: TaskStatus | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
 ) -> Page[TaskPublic]:
     """The project's tasks, newest first, with their status (one visibility call per page).
     `status` filters through Temporal visibility, which lags about a second behind changes."""
