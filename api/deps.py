@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -9,9 +10,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import Unauthorized
+from api.errors import NotFound, Unauthorized
 from api.state import ApiResources
-from db.models import User
+from db.models import Project, Task, User
+from db.projects import get_owned_project
+from db.tasks import get_owned_task
 from db.users import get_user_by_key_hash, hash_api_key
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
@@ -59,3 +62,19 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def owned_project_or_404(session: AsyncSession, user: User, project_id: uuid.UUID) -> Project:
+    """The caller's project; another user's or an unknown id is the same 404 (NotFound)."""
+    project = await get_owned_project(session, user.id, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} not found")
+    return project
+
+
+async def owned_task_or_404(session: AsyncSession, user: User, task_id: uuid.UUID) -> Task:
+    """The caller's task; another user's or an unknown id is the same 404 (NotFound)."""
+    task = await get_owned_task(session, user.id, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task

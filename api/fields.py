@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BeforeValidator, Field
 
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
@@ -50,6 +51,8 @@ Timestamp = Annotated[
     BeforeValidator(parse_timestamp),
     Field(description="ISO 8601 date-time; UTC when no offset is given"),
 ]
+
+LimitQuery = Annotated[int, Query(ge=1, le=100, description="page size")]
 
 StrictCount = Annotated[int, Field(strict=True)]
 StrictFlag = Annotated[bool, Field(strict=True)]

@@ -156,8 +156,19 @@ class TaskCreate(BaseModel):
         }
 
 
-class TaskPublic(BaseModel):
-    """A task with its status derived from its Temporal workflow."""
+class DerivedStatus(BaseModel):
+    """What a task's workflow says about it (derived by api/task_status.py; never stored)."""
+
+    status: TaskStatus
+    stage: Stage | None = None
+    variations: list[VariationProgress] = Field(default_factory=list)
+    asset_ids: list[str] = Field(default_factory=list)
+    review: ReviewOutcome | None = None
+    error: TaskError | None = None
+
+
+class TaskPublic(DerivedStatus):
+    """A task: its row, with the status derived from its Temporal workflow."""
 
     id: uuid.UUID
     project_id: uuid.UUID
@@ -165,12 +176,6 @@ class TaskPublic(BaseModel):
     description: str | None
     prompt: str
     parameters: dict[str, Any]
-    status: TaskStatus
-    stage: Stage | None = None
-    variations: list[VariationProgress] = Field(default_factory=list)
-    asset_ids: list[str] = Field(default_factory=list)
-    review: ReviewOutcome | None = None
-    error: TaskError | None = None
     workflow_id: str
     temporal_ui_url: str
     retry_of_task_id: uuid.UUID | None = None

@@ -53,11 +53,6 @@ START_RPC_TIMEOUT = timedelta(seconds=10)
 REVIEW_RPC_TIMEOUT = timedelta(seconds=30)
 
 
-def temporal_ui_url(settings: Settings, workflow_id: str) -> str:
-    """Link to the workflow in the Temporal Web UI."""
-    return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
-
-
 def request_hash(project_id: uuid.UUID, body: TaskCreate) -> str:
     """sha256 of the canonical creation request (project and body with defaults applied)."""
     canonical = json.dumps({"project_id": str(project_id), **body.model_dump(mode="json")}, sort_keys=True)

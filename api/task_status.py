@@ -9,9 +9,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import (
@@ -27,15 +26,16 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.schemas import DerivedStatus, TaskStatus
 from studio.error_codes import api_code
-from studio.payloads import RenderTaskResult, RetryState, ReviewOutcome, TaskError, TaskProgress, VariationProgress
+from studio.payloads import RenderTaskResult, RetryState, Stage, TaskError, TaskProgress
 from studio.search_attributes import ERROR_CODE, RENDER_STAGE
 
 log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 
-_CLOSED = {
+_CLOSED: dict[WorkflowExecutionStatus, TaskStatus] = {
     WorkflowExecutionStatus.COMPLETED: "succeeded",
     WorkflowExecutionStatus.FAILED: "failed",
     WorkflowExecutionStatus.CANCELED: "canceled",
@@ -44,23 +44,11 @@ _CLOSED = {
 }
 
 
-@dataclass
-class DerivedStatus:
-    """What the API reports about a task's workflow."""
-
-    status: str
-    stage: str | None = None
-    variations: list[VariationProgress] = field(default_factory=list)
-    asset_ids: list[str] = field(default_factory=list)
-    review: ReviewOutcome | None = None
-    error: TaskError | None = None
-
-
 def _from_search_attributes(status: WorkflowExecutionStatus | None, attrs: TypedSearchAttributes) -> DerivedStatus:
     stage = attrs.get(RENDER_STAGE)
     if status is None or status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
-        return DerivedStatus(status="queued" if stage in (None, "queued") else "running", stage=stage)
-    derived = DerivedStatus(status=_CLOSED.get(status, "failed"), stage=stage)
+        return DerivedStatus(status="queued" if stage in (None, "queued") else "running", stage=cast(Stage, stage))
+    derived = DerivedStatus(status=_CLOSED.get(status, "failed"), stage=cast(Stage, stage))
     code = attrs.get(ERROR_CODE)
     if derived.status == "failed" and code:
         derived.error = TaskError(code=code, message="see the task for details")
@@ -68,7 +56,7 @@ def _from_search_attributes(status: WorkflowExecutionStatus | None, attrs: Typed
     return derived
 
 
-def _status_of_failure(code: str) -> str:
+def _status_of_failure(code: str) -> TaskStatus:
     """A task that failed because its deadline passed reads `timed_out`; others `failed`."""
     return "timed_out" if code == "timed_out" else "failed"
 

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentUser, ResourcesDep, SessionDep
+from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_project_or_404
 from api.errors import InvalidInput, NotFound, responses
-from api.fields import Timestamp
-from api.routes.projects import LimitQuery, owned_project_or_404
+from api.fields import LimitQuery, Timestamp
 from api.schemas import AssetPublic, AssetUpdate, LineageEntry, LineagePublic, Page
 from db.assets import AssetFilters, delete_asset, get_owned_asset, lineage, list_project_assets
 from db.models import RenderedAsset

@@ -21,9 +21,9 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import NotFound, responses
-from api.routes.tasks import task_public
 from api.state import ApiResources
 from api.task_status import describe_task
+from api.task_view import task_public
 from db.models import Task
 from db.tasks import get_owned_task
 

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from api.deps import CurrentUser, SessionDep
-from api.errors import InvalidInput, NotFound, responses
+from api.deps import CurrentUser, SessionDep, owned_project_or_404
+from api.errors import InvalidInput, responses
+from api.fields import LimitQuery
 from api.schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
 from db.models import Project
 from db.pagination import InvalidCursor
-from db.projects import create_project, get_owned_project, list_owned_projects
+from db.projects import create_project, list_owned_projects
 
 router = APIRouter(prefix="/projects", tags=["projects"])
-
-LimitQuery = Annotated[int, Query(ge=1, le=100)]
-
-
-async def owned_project_or_404(session: SessionDep, user: CurrentUser, project_id: uuid.UUID) -> Project:
-    """The caller's project; another user's or an unknown id is the same 404."""
-    project = await get_owned_project(session, user.id, project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} not found")
-    return project
 
 
 @router.post("", status_code=201, response_model=ProjectPublic, responses=responses(401, 422))

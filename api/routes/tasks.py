@@ -8,44 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from api import retries, task_service
-from api.deps import CurrentUser, ResourcesDep, SessionDep
-from api.errors import InvalidInput, NotFound, responses
-from api.fields import Timestamp
+from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_project_or_404, owned_task_or_404
+from api.errors import InvalidInput, responses
+from api.fields import LimitQuery, Timestamp
 from api.limits import enforce_creation_rate
-from api.routes.projects import LimitQuery, owned_project_or_404
-from api.schemas import Page, ReviewCreate, TaskCreate, TaskPublic, TaskStatus
-from api.task_service import temporal_ui_url
-from api.task_status import DerivedStatus, describe_task, list_task_statuses, workflow_ids_with_status
-from db.models import Task
+from api.schemas import DerivedStatus, Page, ReviewCreate, TaskCreate, TaskPublic, TaskStatus
+from api.task_status import describe_task, list_task_statuses, workflow_ids_with_status
+from api.task_view import task_public
 from db.pagination import InvalidCursor
-from db.tasks import TaskFilters, get_owned_task, list_project_tasks
+from db.tasks import TaskFilters, list_project_tasks
 from studio.payloads import ReviewOutcome
-from studio.settings import Settings
 from studio.user_text import SingleLine
 
 router = APIRouter(tags=["tasks"])
-
-
-def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPublic:
-    """The API view of a task with its derived status."""
-    return TaskPublic(
-        id=task.id,
-        project_id=task.project_id,
-        name=task.name,
-        description=task.description,
-        prompt=task.prompt,
-        parameters=task.parameters,
-        status=derived.status,
-        stage=derived.stage,
-        variations=derived.variations,
-        asset_ids=derived.asset_ids,
-        review=derived.review,
-        error=derived.error,
-        workflow_id=task.workflow_id,
-        temporal_ui_url=temporal_ui_url(settings, task.workflow_id),
-        retry_of_task_id=task.retry_of_task_id,
-        created_at=task.created_at,
-    )
 
 
 IdempotencyKey = Annotated[
@@ -119,18 +94,11 @@ async def list_tasks(
     return Page(items=items, next_cursor=next_cursor)
 
 
-async def _owned_task_or_404(session: SessionDep, user: CurrentUser, task_id: uuid.UUID) -> Task:
-    task = await get_owned_task(session, user.id, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} not found")
-    return task
-
-
 @router.get("/tasks/{task_id}", response_model=TaskPublic, responses=responses(401, 404, 503))
 async def get_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep) -> TaskPublic:
     """One task with its live status, per-variation outcomes (with the retry in progress, if
     any) and, on failure, `error`."""
-    task = await _owned_task_or_404(session, user, task_id)
+    task = await owned_task_or_404(session, user, task_id)
     derived = await describe_task(resources.temporal, task.workflow_id)
     return task_public(task, derived, resources.settings)
 
@@ -143,7 +111,7 @@ async def cancel_task(
 ) -> TaskPublic:
     """Cancel a running task: in-flight model calls stop (through their heartbeats), its
     images are deleted and nothing is recorded. 409 when the task already finished."""
-    task = await _owned_task_or_404(session, user, task_id)
+    task = await owned_task_or_404(session, user, task_id)
     await task_service.cancel_task(resources.temporal, task.workflow_id)
     derived = await describe_task(resources.temporal, task.workflow_id)
     return task_public(task, derived, resources.settings)
@@ -156,7 +124,7 @@ async def review_task(
     """Pick the winner of a task created with `review: true` (a workflow Update, validated by
     the workflow): the winner is approved, the other variations archived. 409 when the task is
     not awaiting a review or was already decided; 422 for an asset that is not one of its own."""
-    task = await _owned_task_or_404(session, user, task_id)
+    task = await owned_task_or_404(session, user, task_id)
     return await task_service.review_task(resources.temporal, task.workflow_id, body.winner)
 
 
@@ -176,7 +144,7 @@ async def retry_task(
 ) -> TaskPublic:
     """Start a new task (`retry_of_task_id` = this one) for the variations this task did not
     deliver; delivered ones are not paid for again. 409 for running or fully delivered tasks."""
-    task = await _owned_task_or_404(session, user, task_id)
+    task = await owned_task_or_404(session, user, task_id)
     project = await owned_project_or_404(session, user, task.project_id)
     await enforce_creation_rate(session, user, resources.settings)
     result = await retries.retry_task(session, resources.temporal, resources.settings, project, task, idempotency_key)

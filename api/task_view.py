@@ -1,0 +1,31 @@
+"""The API's view of a task: its row plus the status derived from its workflow."""
+
+from __future__ import annotations
+
+from api.schemas import DerivedStatus, TaskPublic
+from db.models import Task
+from studio.settings import Settings
+
+
+def temporal_ui_url(settings: Settings, workflow_id: str) -> str:
+    """Link to the workflow in the Temporal Web UI."""
+    return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
+
+
+def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPublic:
+    """The API view of a task with its derived status."""
+    return TaskPublic.model_validate(
+        {
+            **dict(derived),
+            "id": task.id,
+            "project_id": task.project_id,
+            "name": task.name,
+            "description": task.description,
+            "prompt": task.prompt,
+            "parameters": task.parameters,
+            "workflow_id": task.workflow_id,
+            "temporal_ui_url": temporal_ui_url(settings, task.workflow_id),
+            "retry_of_task_id": task.retry_of_task_id,
+            "created_at": task.created_at,
+        }
+    )
