@@ -17,6 +17,7 @@ from api.errors import install_error_handlers
 from api.openapi_errors import install_error_documentation
 from api.routes import api_router, health
 from api.state import ApiResources
+from api.task_status import TerminalStatuses
 from db.session import create_engine, create_session_factory
 from studio.object_store import ObjectStore
 from studio.settings import Settings, get_settings
@@ -39,7 +40,9 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             throttle = AuthThrottle(
                 settings.auth_failures_per_address_per_minute, settings.auth_failures_per_key_prefix_per_minute
             )
-            app.state.resources = ApiResources(settings, create_session_factory(engine), temporal, store, throttle)
+            app.state.resources = ApiResources(
+                settings, create_session_factory(engine), temporal, store, throttle, TerminalStatuses()
+            )
             yield
         await engine.dispose()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from temporalio.client import Client
 
 from api.auth_throttle import AuthThrottle
+from api.task_status import TerminalStatuses
 from db.session import SessionFactory
 from studio.object_store import ObjectStore
 from studio.settings import Settings
@@ -14,11 +15,12 @@ from studio.settings import Settings
 
 @dataclass
 class ApiResources:
-    """What request handlers need: settings, Postgres sessions, the Temporal client, S3, and
-    the process's failed-authentication throttle."""
+    """What request handlers need: settings, Postgres sessions, the Temporal client, S3, the
+    process's failed-authentication throttle and its cache of closed workflows' statuses."""
 
     settings: Settings
     sessions: SessionFactory
     temporal: Client
     store: ObjectStore
     auth_throttle: AuthThrottle
+    terminal_statuses: TerminalStatuses

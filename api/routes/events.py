@@ -43,7 +43,11 @@ async def _stream(task: Task, resources: ApiResources, last_event_id: str | None
     sent = last_event_id
     quiet_since = time.monotonic()
     while True:
-        view = task_public(task, await describe_task(resources.temporal, task.workflow_id), resources.settings)
+        view = task_public(
+            task,
+            await describe_task(resources.temporal, task.workflow_id, resources.terminal_statuses),
+            resources.settings,
+        )
         # The view holds no presigned URLs, so equal digests mean an unchanged task.
         data = view.model_dump_json()
         digest = hashlib.sha256(data.encode()).hexdigest()[:16]

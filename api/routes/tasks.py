@@ -61,7 +61,7 @@ async def create_task(
     )
     if not result.created:
         response.status_code = 200
-        derived = await describe_task(resources.temporal, result.task.workflow_id)
+        derived = await describe_task(resources.temporal, result.task.workflow_id, resources.terminal_statuses)
         return task_public(result.task, derived, resources.settings)
     return task_public(result.task, DerivedStatus(status="queued", stage="queued"), resources.settings)
 
@@ -99,7 +99,7 @@ async def get_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser, r
     """One task with its live status, per-variation outcomes (with the retry in progress, if
     any) and, on failure, `error`."""
     task = await owned_task_or_404(session, user, task_id)
-    derived = await describe_task(resources.temporal, task.workflow_id)
+    derived = await describe_task(resources.temporal, task.workflow_id, resources.terminal_statuses)
     return task_public(task, derived, resources.settings)
 
 
@@ -113,7 +113,7 @@ async def cancel_task(
     images are deleted and nothing is recorded. 409 when the task already finished."""
     task = await owned_task_or_404(session, user, task_id)
     await task_service.cancel_task(resources.temporal, task.workflow_id)
-    derived = await describe_task(resources.temporal, task.workflow_id)
+    derived = await describe_task(resources.temporal, task.workflow_id, resources.terminal_statuses)
     return task_public(task, derived, resources.settings)
 
 
@@ -151,5 +151,7 @@ async def retry_task(
     if not result.created:
         response.status_code = 200
     return task_public(
-        result.task, await describe_task(resources.temporal, result.task.workflow_id), resources.settings
+        result.task,
+        await describe_task(resources.temporal, result.task.workflow_id, resources.terminal_statuses),
+        resources.settings,
     )
