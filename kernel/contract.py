@@ -1,0 +1,46 @@
+"""The contract between the API and the render workflow, in one place.
+
+The API never imports workflow code: it starts, queries, updates and describes workflows by
+the names below, and the workflow declares itself with the same names. Changing any of them
+breaks running workflows and recorded histories (tests/histories): treat them as a wire format.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+# Workflow type of one render task (`@workflow.defn(name=...)`, `client.start_workflow(...)`).
+RENDER_TASK_WORKFLOW = "RenderTaskWorkflow"
+# Its live progress (`TaskProgress`), answered by a running worker.
+PROGRESS_QUERY = "progress"
+# The reviewer's decision (`ReviewDecision` -> `ReviewOutcome`), a validated Update.
+REVIEW_UPDATE = "review"
+
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2b9e-4a0d-4c55-9d0e-2f7d1c3a8b41")
+
+
+def workflow_id_for(task_id: uuid.UUID) -> str:
+    """`task-<task uuid>`: derived, so a second start for the same task is refused by Temporal."""
+    return f"task-{task_id}"
+
+
+def task_id_for_idempotency_key(owner_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The task id a user's Idempotency-Key maps to (UUIDv5 of `<owner>:<key>`): the same key
+    always names the same task, hence the same workflow id, so Temporal refuses a second start."""
+    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner_id}:{key}")
+
+
+def generate_activity_id(index: int) -> str:
+    """Activity id of variation `index`'s model call; the API reads pending retries by it."""
+    return f"generate-{index}"
+
+
+def publish_activity_id(index: int) -> str:
+    """Activity id of variation `index`'s publish step."""
+    return f"publish-{index}"
+
+
+def variation_of_generate_activity(activity_id: str) -> int | None:
+    """The variation index of a `generate-<i>` activity id, or None for any other activity."""
+    kind, _, index = activity_id.partition("-")
+    return int(index) if kind == "generate" and index.isdigit() else None
