@@ -3,6 +3,8 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
+COPY kernel ./kernel
+COPY clients ./clients
 COPY studio ./studio
 COPY api ./api
 COPY activities ./activities

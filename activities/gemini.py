@@ -23,12 +23,12 @@ from activities.gemini_outcome import DeliveredImage, classify_api_error, classi
 from activities.heartbeat import with_heartbeats
 from activities.image_check import ImageInfo, InvalidImageError, inspect_image
 from activities.metrics import count
-from activities.storage_retry import store_with_retries
-from studio import error_codes
-from studio.object_keys import staging_key
-from studio.object_store import ObjectStore, StoredObject
-from studio.payloads import GeneratedImage, GenerateImageInput, ImageRef, ReferenceImage
-from studio.settings import Settings
+from activities.storage_backoff import store_with_retries
+from clients.object_store import ObjectStore, StoredObject
+from clients.settings import Settings
+from kernel import failure_codes
+from kernel.object_keys import staging_key
+from kernel.payloads import GeneratedImage, GenerateImageInput, ImageRef, ReferenceImage
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def _staged_from_head(key: str, found: StoredObject | None) -> GeneratedImage | 
 
 
 def _count_failure(model: str, err: ApplicationError) -> None:
-    code = error_codes.api_code(err.type)
+    code = failure_codes.api_code(err.type)
     count("render_model_errors", model=model, error_code=code, retryable=str(not err.non_retryable).lower())
-    if err.type == error_codes.CONTENT_BLOCKED:
+    if err.type == failure_codes.CONTENT_BLOCKED:
         reason = (
             err.details[0].get("reason", "unknown") if err.details and isinstance(err.details[0], dict) else "unknown"
         )
@@ -117,7 +117,7 @@ class GeminiActivities:
             # (truncated base64) surfaces here. Bounded retries, like any unusable answer.
             raise ApplicationError(
                 f"model answer could not be parsed: {str(exc)[:300]}",
-                type=error_codes.INVALID_IMAGE,
+                type=failure_codes.INVALID_IMAGE,
                 non_retryable=activity.info().attempt >= MAX_NO_IMAGE_ATTEMPTS,
             ) from exc
 
@@ -126,7 +126,7 @@ class GeminiActivities:
         if await self._store.head(reference.key) is None:
             raise ApplicationError(
                 f"reference asset {reference.asset_id} was deleted",
-                type=error_codes.INVALID_REQUEST,
+                type=failure_codes.INVALID_REQUEST,
                 non_retryable=True,
             )
         return await self._store.get(reference.key)
@@ -155,14 +155,14 @@ class GeminiActivities:
             return image, inspect_image(image.data, image.mime or None)
         except InvalidImageError as exc:
             raise ApplicationError(
-                f"model returned an invalid image: {exc}", type=error_codes.INVALID_IMAGE, non_retryable=last_attempt
+                f"model returned an invalid image: {exc}", type=failure_codes.INVALID_IMAGE, non_retryable=last_attempt
             ) from exc
 
     @activity.defn(name="generate_image")
     async def generate_image(self, inp: GenerateImageInput) -> GeneratedImage:
         """Call Gemini once and stage the delivered image in S3; returns its reference.
 
-        Raises ApplicationError typed per `studio.error_codes` (ContentBlocked, RateLimited with
+        Raises ApplicationError typed per `kernel.failure_codes` (ContentBlocked, RateLimited with
         `next_retry_delay`, ModelUnavailable, NoImage, InvalidImage, ...).
         """
         key = staging_key(inp.project_id, inp.task_id, inp.variation_index)

@@ -17,7 +17,7 @@ import httpx
 from google.genai import errors, types
 from temporalio.exceptions import ApplicationError
 
-from studio import error_codes
+from kernel import failure_codes
 
 BLOCK_FINISH_REASONS = frozenset(
     {
@@ -84,23 +84,23 @@ def classify_api_error(exc: errors.APIError) -> ApplicationError:
     text = f"Gemini HTTP {code} {exc.status}: {exc.message}"
     if code == 429:
         if is_daily_quota(exc):
-            return ApplicationError(text, type=error_codes.QUOTA_EXHAUSTED, non_retryable=True)
+            return ApplicationError(text, type=failure_codes.QUOTA_EXHAUSTED, non_retryable=True)
         delay = retry_delay_s(exc)
         return ApplicationError(
             text,
-            type=error_codes.RATE_LIMITED,
+            type=failure_codes.RATE_LIMITED,
             next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
         )
     if code in RETRYABLE_HTTP:
-        return ApplicationError(text, type=error_codes.MODEL_UNAVAILABLE)
-    return ApplicationError(text, type=error_codes.INVALID_REQUEST, non_retryable=True)
+        return ApplicationError(text, type=failure_codes.MODEL_UNAVAILABLE)
+    return ApplicationError(text, type=failure_codes.INVALID_REQUEST, non_retryable=True)
 
 
 def classify_transport_error(exc: Exception) -> ApplicationError:
     """Connection errors and client-side timeouts (httpx or aiohttp: google-genai uses aiohttp
     for async calls when it is installed): the model is unavailable, retry."""
     kind = "timed out" if isinstance(exc, httpx.TimeoutException | TimeoutError) else "unreachable"
-    return ApplicationError(f"Gemini {kind}: {type(exc).__name__}: {exc}", type=error_codes.MODEL_UNAVAILABLE)
+    return ApplicationError(f"Gemini {kind}: {type(exc).__name__}: {exc}", type=failure_codes.MODEL_UNAVAILABLE)
 
 
 def delivered_image(response: types.GenerateContentResponse, *, last_attempt: bool) -> DeliveredImage:
@@ -115,10 +115,10 @@ def delivered_image(response: types.GenerateContentResponse, *, last_attempt: bo
         message = f"prompt blocked by the model: blockReason={reason}"
         if feedback.block_reason_message:
             message += f" ({feedback.block_reason_message})"
-        raise ApplicationError(message, {"reason": reason}, type=error_codes.CONTENT_BLOCKED, non_retryable=True)
+        raise ApplicationError(message, {"reason": reason}, type=failure_codes.CONTENT_BLOCKED, non_retryable=True)
     candidates = response.candidates or []
     if not candidates:
-        raise ApplicationError("model returned no candidates", type=error_codes.NO_IMAGE, non_retryable=last_attempt)
+        raise ApplicationError("model returned no candidates", type=failure_codes.NO_IMAGE, non_retryable=last_attempt)
     candidate = candidates[0]
     finish = _name(candidate.finish_reason)
     parts = (candidate.content.parts if candidate.content else None) or []
@@ -127,14 +127,14 @@ def delivered_image(response: types.GenerateContentResponse, *, last_attempt: bo
         message = f"image blocked by the model: finishReason={finish}"
         if texts:
             message += f": {' '.join(texts)[:300]}"
-        raise ApplicationError(message, {"reason": finish}, type=error_codes.CONTENT_BLOCKED, non_retryable=True)
+        raise ApplicationError(message, {"reason": finish}, type=failure_codes.CONTENT_BLOCKED, non_retryable=True)
     images = [p for p in parts if p.inline_data is not None and p.inline_data.data and not p.thought]
     if not images:
         said = f"; model said: {' '.join(texts)[:300]}" if texts else ""
         raise ApplicationError(
             f"model returned no image (finishReason={finish or 'none'}){said}",
             {"reason": finish},
-            type=error_codes.NO_IMAGE,
+            type=failure_codes.NO_IMAGE,
             non_retryable=last_attempt,
         )
     blob = images[-1].inline_data

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from studio.payloads import BuildPromptInput, PromptPlan
-from studio.prompts.asset_types import asset_types
-from studio.prompts.brand_kit import BrandKit
-from studio.prompts.engine import render_prompt
+from kernel.payloads import BuildPromptInput, PromptPlan
+from kernel.prompts.asset_types import asset_types
+from kernel.prompts.brand_kit import BrandKit
+from kernel.prompts.engine import render_prompt
 
 
 @activity.defn(name="build_prompt")

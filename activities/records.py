@@ -8,12 +8,12 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from db.assets import link_parents, set_states, upsert_asset
-from db.errors import classify_db_error
+from db.assets import set_states, upsert_asset_for
+from db.error_kinds import classify_db_error
 from db.session import SessionFactory
 from db.tasks import insert_task_for
-from studio import error_codes
-from studio.payloads import AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
+from kernel import failure_codes
+from kernel.payloads import AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
 
 
 class RecordActivities:
@@ -28,22 +28,7 @@ class RecordActivities:
         ids: list[str] = []
         async with self._sessions() as session, session.begin():
             for asset in inp.assets:
-                image = asset.image
-                asset_id = await upsert_asset(
-                    session,
-                    project_id=uuid.UUID(inp.project_id),
-                    task_id=uuid.UUID(inp.task_id),
-                    variation_index=asset.variation_index,
-                    file_key=image.key,
-                    content_type=image.mime,
-                    width=image.width,
-                    height=image.height,
-                    byte_size=image.size,
-                    sha256=image.sha256,
-                    metadata=asset.metadata,
-                    asset_type=asset.asset_type,
-                )
-                await link_parents(session, asset_id, [uuid.UUID(p) for p in asset.parent_asset_ids])
+                asset_id = await upsert_asset_for(session, uuid.UUID(inp.project_id), uuid.UUID(inp.task_id), asset)
                 ids.append(str(asset_id))
         return RecordAssetsResult(asset_ids=ids)
 
@@ -64,7 +49,7 @@ class RecordActivities:
                 ) from exc
             if info.kind == "invalid":
                 raise ApplicationError(
-                    f"the task cannot be stored: {info.message}", type=error_codes.INVALID_REQUEST, non_retryable=True
+                    f"the task cannot be stored: {info.message}", type=failure_codes.INVALID_REQUEST, non_retryable=True
                 ) from None  # the driver's exception repeats the offending value
             raise
 

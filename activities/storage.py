@@ -10,10 +10,10 @@ from temporalio.exceptions import ApplicationError
 from activities.image_check import ImageInfo, InvalidImageError, aspect_matches, inspect_image
 from activities.image_resize import cover_crop
 from activities.metrics import count
-from studio import error_codes
-from studio.object_keys import task_prefixes
-from studio.object_store import ObjectStore
-from studio.payloads import ImageRef, PublishImageInput, TaskObjectsInput
+from clients.object_store import ObjectStore
+from kernel import failure_codes
+from kernel.object_keys import task_prefixes
+from kernel.payloads import ImageRef, PublishImageInput, TaskObjectsInput
 
 
 def _verified(data: bytes, mime: str, inp: PublishImageInput) -> ImageInfo:
@@ -21,12 +21,12 @@ def _verified(data: bytes, mime: str, inp: PublishImageInput) -> ImageInfo:
     try:
         info = inspect_image(data, mime)
     except InvalidImageError as exc:
-        raise ApplicationError(str(exc), type=error_codes.INVALID_IMAGE, non_retryable=True) from exc
+        raise ApplicationError(str(exc), type=failure_codes.INVALID_IMAGE, non_retryable=True) from exc
     if not aspect_matches(info.width, info.height, inp.expected_width, inp.expected_height):
         raise ApplicationError(
             f"image is {info.width}x{info.height} px, "
             f"expected the aspect ratio of {inp.expected_width}x{inp.expected_height}",
-            type=error_codes.INVALID_IMAGE,
+            type=failure_codes.INVALID_IMAGE,
             non_retryable=True,
         )
     return info
@@ -74,7 +74,7 @@ class StorageActivities:
         if hashlib.sha256(data).hexdigest() != staged.sha256:
             # Storage returned other bytes than were staged: retry the read.
             raise ApplicationError(
-                f"staged object {staged.key} checksum mismatch", type=error_codes.STORAGE_UNAVAILABLE
+                f"staged object {staged.key} checksum mismatch", type=failure_codes.STORAGE_UNAVAILABLE
             )
         info = _verified(data, staged.mime, inp)
         ref = ImageRef(**{**staged.model_dump(), "key": inp.final_key})

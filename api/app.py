@@ -13,16 +13,16 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from api.auth_throttle import AuthThrottle
 from api.body_limit import BodySizeLimit
-from api.errors import install_error_handlers
+from api.error_responses import install_error_handlers
 from api.openapi_errors import install_error_documentation
 from api.routes import api_router, health
 from api.state import ApiResources
 from api.task_status import TerminalStatuses
+from clients.object_store import ObjectStore
+from clients.settings import Settings, get_settings
+from clients.telemetry import build_tracer_provider, temporal_interceptors
+from clients.temporal_client import connect
 from db.session import create_engine, create_session_factory
-from studio.object_store import ObjectStore
-from studio.settings import Settings, get_settings
-from studio.telemetry import build_tracer_provider, temporal_interceptors
-from studio.temporal_client import connect
 
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:

@@ -22,7 +22,7 @@ from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from api.errors import TooManyRequests
+from api.error_responses import TooManyRequests
 
 KEY_PREFIX_CHARS = 12  # "rs_" and 9 random characters: shared by no two real keys in practice
 KNOWN_GOOD_TTL_S = 600.0

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import NotFound, Unauthorized
+from api.error_responses import NotFound, Unauthorized
 from api.state import ApiResources
 from db.models import Project, Task, User
 from db.projects import get_owned_project
@@ -30,12 +30,17 @@ ResourcesDep = Annotated[ApiResources, Depends(get_resources)]
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """One session per request; handlers commit explicitly."""
+    """One session per request and one unit of work: committed here when the handler returns,
+    rolled back when it raises. Handlers and services do not commit (the one exception is the
+    creation-rate counter, a unit of work of its own that must stand when the creation fails).
+    Scope "function": the commit happens before the response is sent, so a client never sees
+    a 2xx for a write that then fails, and the connection is released before a stream starts."""
     async with resources.sessions() as session:
         yield session
+        await session.commit()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_current_user(

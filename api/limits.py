@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import TooManyRequests
+from api.error_responses import TooManyRequests
+from clients.settings import Settings
 from db.models import Project, User
 from db.usage import count_in_window, images_requested_today, lock_project, minute_window, seconds_until_next_utc_day
-from studio.settings import Settings
 
 
 async def enforce_creation_rate(session: AsyncSession, user: User, settings: Settings) -> None:

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from api.fields import StrictCount, StrictFlag
-from studio.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
-from studio.payloads import ReviewOutcome, Stage, TaskError, VariationProgress
-from studio.prompts.asset_types import asset_types
-from studio.prompts.brand_kit import BrandKit
-from studio.user_text import MultiLine, SingleLine, sanitize_user_text
+from kernel.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
+from kernel.payloads import ReviewOutcome, Stage, TaskError, VariationProgress
+from kernel.prompts.asset_types import asset_types
+from kernel.prompts.brand_kit import BrandKit
+from kernel.user_text import MultiLine, SingleLine, sanitize_user_text
 
 T = TypeVar("T")
 

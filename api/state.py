@@ -8,9 +8,9 @@ from temporalio.client import Client
 
 from api.auth_throttle import AuthThrottle
 from api.task_status import TerminalStatuses
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from db.session import SessionFactory
-from studio.object_store import ObjectStore
-from studio.settings import Settings
 
 
 @dataclass

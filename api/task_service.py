@@ -27,14 +27,16 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Conflict, DependencyUnavailable, InvalidInput
+from api.error_responses import Conflict, DependencyUnavailable, InvalidInput
 from api.limits import enforce_daily_quota
 from api.schemas import TaskCreate
+from clients.settings import Settings
 from db.assets import assets_in_project
-from db.errors import classify_db_error
+from db.error_kinds import classify_db_error
 from db.models import Project, Task
-from db.tasks import get_task, insert_task_for, task_id_for_idempotency_key, workflow_id_for
-from studio.payloads import (
+from db.tasks import get_task, insert_task_for
+from kernel.contract import RENDER_TASK_WORKFLOW, REVIEW_UPDATE, task_id_for_idempotency_key, workflow_id_for
+from kernel.payloads import (
     ReferenceImage,
     RenderParams,
     RenderTaskInput,
@@ -42,13 +44,11 @@ from studio.payloads import (
     ReviewOutcome,
     ReviewSettings,
 )
-from studio.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
-from studio.settings import Settings
-from studio.webhooks.url_policy import UnsafeWebhookUrl, check_webhook_url
+from kernel.search_attributes import ASSET_TYPE, MODEL, OWNER_ID, PROJECT_ID, RENDER_STAGE, TASK_ID
+from kernel.webhook_url_policy import UnsafeWebhookUrl, check_webhook_url
 
 log = logging.getLogger(__name__)
 
-WORKFLOW_NAME = "RenderTaskWorkflow"
 START_RPC_TIMEOUT = timedelta(seconds=10)
 REVIEW_RPC_TIMEOUT = timedelta(seconds=30)
 
@@ -109,7 +109,7 @@ async def _start(client: Client, settings: Settings, inp: RenderTaskInput, owner
     """Start the workflow; False when it already exists. Raises DependencyUnavailable."""
     try:
         await client.start_workflow(
-            WORKFLOW_NAME,
+            RENDER_TASK_WORKFLOW,
             inp,
             id=workflow_id_for(uuid.UUID(inp.task_id)),
             task_queue=settings.temporal_task_queue,
@@ -152,7 +152,7 @@ async def _insert_row(session: AsyncSession, client: Client, inp: RenderTaskInpu
     then the workflow writes the row itself."""
     try:
         await insert_task_for(session, inp)
-        await session.commit()
+        await session.flush()
     except DBAPIError as exc:
         if not started_here or classify_db_error(exc).kind == "unavailable":
             raise
@@ -248,7 +248,7 @@ async def review_task(client: Client, workflow_id: str, winner: uuid.UUID) -> Re
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update(
-            "review",
+            REVIEW_UPDATE,
             ReviewDecision(winner_asset_id=str(winner)),
             result_type=ReviewOutcome,
             rpc_timeout=REVIEW_RPC_TIMEOUT,

@@ -28,9 +28,10 @@ from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import DerivedStatus, TaskStatus
-from studio.error_codes import api_code
-from studio.payloads import RenderTaskResult, RetryState, Stage, TaskError, TaskProgress
-from studio.search_attributes import ERROR_CODE, RENDER_STAGE
+from kernel.contract import PROGRESS_QUERY, variation_of_generate_activity
+from kernel.failure_codes import api_code
+from kernel.payloads import RenderTaskResult, RetryState, Stage, TaskError, TaskProgress
+from kernel.search_attributes import ERROR_CODE, RENDER_STAGE
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,11 @@ def _retries(desc: WorkflowExecutionDescription) -> dict[int, RetryState]:
     """Variation index -> the retry in progress, from the pending `generate-<i>` activities."""
     retries: dict[int, RetryState] = {}
     for pending in desc.raw_description.pending_activities:
-        kind, _, index = pending.activity_id.partition("-")
-        if kind != "generate" or not index.isdigit() or not pending.last_failure.message:
+        index = variation_of_generate_activity(pending.activity_id)
+        if index is None or not pending.last_failure.message:
             continue
         error_type, message = _our_failure(pending.last_failure)
-        retries[int(index)] = RetryState(attempt=pending.attempt, code=api_code(error_type), message=message)
+        retries[index] = RetryState(attempt=pending.attempt, code=api_code(error_type), message=message)
     return retries
 
 
@@ -146,9 +147,7 @@ async def _describe(client: Client, workflow_id: str) -> DerivedStatus:
     derived = _from_search_attributes(desc.status, desc.typed_search_attributes)
     if desc.status == WorkflowExecutionStatus.RUNNING:
         try:
-            progress = await handle.query(
-                RenderTaskWorkflowQuery.PROGRESS, result_type=TaskProgress, rpc_timeout=QUERY_TIMEOUT
-            )
+            progress = await handle.query(PROGRESS_QUERY, result_type=TaskProgress, rpc_timeout=QUERY_TIMEOUT)
             derived.variations = progress.variations
             derived.stage = progress.stage
             derived.review = progress.review
@@ -192,12 +191,6 @@ async def list_task_statuses(client: Client, project_id: str, workflow_ids: list
         async for execution in client.list_workflows(query, page_size=len(workflow_ids)):
             found[execution.id] = _from_search_attributes(execution.status, execution.typed_search_attributes)
     return {wid: found.get(wid, DerivedStatus(status="queued", stage="queued")) for wid in workflow_ids}
-
-
-class RenderTaskWorkflowQuery:
-    """Names of the workflow's queries (the API never imports workflow code)."""
-
-    PROGRESS = "progress"
 
 
 # Visibility queries for the API's statuses (the same mapping as `_from_search_attributes`).

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from api.schemas import DerivedStatus, TaskPublic
+from clients.settings import Settings
 from db.models import Task
-from studio.settings import Settings
 
 
 def temporal_ui_url(settings: Settings, workflow_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -13,39 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AssetParent, Project, RenderedAsset
 from db.pagination import newest_first, page_of
+from kernel.payloads import AssetRecord
 
 _TABLE = cast(Table, RenderedAsset.__table__)
 
 
-async def upsert_asset(
-    session: AsyncSession,
-    *,
-    project_id: uuid.UUID,
-    task_id: uuid.UUID,
-    variation_index: int,
-    file_key: str,
-    content_type: str,
-    width: int,
-    height: int,
-    byte_size: int,
-    sha256: str,
-    metadata: dict[str, Any],
-    asset_type: str = "image",
+async def upsert_asset_for(
+    session: AsyncSession, project_id: uuid.UUID, task_id: uuid.UUID, record: AssetRecord
 ) -> uuid.UUID:
-    """Insert or update the row for (task_id, variation_index); returns its id.
-
-    Retrying with the same arguments leaves exactly one row. The caller commits.
-    """
+    """Insert or update the row of `record` (a delivered variation of the workflow) for
+    (task_id, variation_index), and link its parents; returns its id. Retrying with the same
+    record leaves exactly one row and one edge per parent. The caller commits."""
+    image = record.image
     values = {
-        "file_key": file_key,
-        "content_type": content_type,
-        "width": width,
-        "height": height,
-        "byte_size": byte_size,
-        "sha256": sha256,
-        "metadata": metadata,
-        "asset_type": asset_type,
+        "file_key": image.key,
+        "content_type": image.mime,
+        "width": image.width,
+        "height": image.height,
+        "byte_size": image.size,
+        "sha256": image.sha256,
+        "metadata": record.metadata,
+        "asset_type": record.asset_type,
     }
+    variation_index = record.variation_index
     stmt = (
         insert(_TABLE)
         .values(
@@ -59,7 +49,9 @@ async def upsert_asset(
         .on_conflict_do_update(constraint="uq_rendered_assets_task_variation", set_=values)
         .returning(_TABLE.c.id)
     )
-    return (await session.execute(stmt)).scalar_one()
+    asset_id: uuid.UUID = (await session.execute(stmt)).scalar_one()
+    await link_parents(session, asset_id, [uuid.UUID(p) for p in record.parent_asset_ids])
+    return asset_id
 
 
 async def get_owned_asset(session: AsyncSession, owner_id: uuid.UUID, asset_id: uuid.UUID) -> RenderedAsset | None:

@@ -13,21 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Project, Task
 from db.pagination import newest_first, page_of
-from studio.payloads import RenderTaskInput
-
-
-def workflow_id_for(task_id: uuid.UUID) -> str:
-    """The workflow id of a task: derived, so a second start for the same task is refused."""
-    return f"task-{task_id}"
-
-
-_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2b9e-4a0d-4c55-9d0e-2f7d1c3a8b41")
-
-
-def task_id_for_idempotency_key(owner_id: uuid.UUID, key: str) -> uuid.UUID:
-    """The task id a user's Idempotency-Key maps to (UUIDv5): the same key always names the
-    same task, hence the same workflow id, so Temporal itself refuses a second start."""
-    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner_id}:{key}")
+from kernel.contract import workflow_id_for
+from kernel.payloads import RenderTaskInput
 
 
 async def insert_task_if_absent(

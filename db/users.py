@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
-from studio.webhooks.signing import new_secret
+from kernel.webhook_signing import new_secret
 
 API_KEY_PREFIX = "rs_"
 

@@ -2,7 +2,7 @@
 
 Serves `POST /{v1,v1beta}/models/{model}:generateContent` with the wire format in
 shared/GEMINI.md (thought parts on 3 Pro, Google error bodies, blocks), renders deterministic
-synthetic images of the sizes in `studio.catalog`, and lets tests script failures through
+synthetic images of the sizes in `kernel.catalog`, and lets tests script failures through
 `/_emulator/` control endpoints (see `gemini_emulator.scripts` for the Outcome kinds).
 """
 

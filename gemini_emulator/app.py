@@ -17,11 +17,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from studio.catalog import MODELS
+from kernel.catalog import MODELS
 
 from . import responses
 from .control import router as control_router
-from .errors import (
+from .error_bodies import (
     GeminiError,
     invalid_argument,
     not_found,

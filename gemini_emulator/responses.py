@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from typing import Any, Literal
 
-from studio.catalog import expected_dimensions
+from kernel.catalog import expected_dimensions
 
 from .images import render_image
 from .validation import ImageRequest
@@ -49,7 +49,7 @@ def _usage(request: ImageRequest, candidates: int, thoughts: int) -> dict[str, i
 
 
 def final_dimensions(request: ImageRequest) -> tuple[int, int]:
-    """(width, height) in pixels of the delivered image, from studio.catalog."""
+    """(width, height) in pixels of the delivered image, from kernel.catalog."""
     return expected_dimensions(request.model, request.aspect_ratio or "1:1", request.image_size)
 
 

@@ -4,7 +4,7 @@ Accepted keys follow GEMINI.md: camelCase or snake_case for generationConfig, im
 responseModalities, aspectRatio, imageSize, inlineData and mimeType; inline `data` in the
 standard or URL-safe base64 alphabet, with or without padding (google-genai sends URL-safe).
 Model limits (aspect ratios, imageSize support, reference image count) come from
-`studio.catalog.MODELS`. Every failure raises `GeminiError` 400 INVALID_ARGUMENT.
+`kernel.catalog.MODELS`. Every failure raises `GeminiError` 400 INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from studio.catalog import IMAGE_SIZES, MODELS
+from kernel.catalog import IMAGE_SIZES, MODELS
 
-from .errors import invalid_argument
+from .error_bodies import invalid_argument
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 _TO_STANDARD = str.maketrans("-_", "+/")

@@ -9,14 +9,14 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from studio.settings import get_settings
+from clients.settings import get_settings
 
 app = typer.Typer(help="Render Studio: durable AI image rendering on Temporal.", no_args_is_help=True)
 console = Console()
 
 
 def _logging(level: str, fmt: Literal["json", "text"] | None = None) -> None:
-    from studio.logs import configure_logging
+    from clients.logs import configure_logging
 
     configure_logging(level, fmt or get_settings().log_format)
 
@@ -37,7 +37,7 @@ def api(log_level: str = "info") -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.server import server_config
+    from api.http_protocol import server_config
 
     settings = get_settings()
     _logging(log_level)
@@ -50,8 +50,8 @@ def api(log_level: str = "info") -> None:
 @app.command()
 def worker(log_level: str = "info") -> None:
     """Run a worker on TEMPORAL_TASK_QUEUE; start more of them to scale out."""
-    from studio.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
-    from studio.temporal_client import connect, ensure_search_attributes
+    from clients.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
+    from clients.temporal_client import connect, ensure_search_attributes
     from studio.worker import render_worker, run_until_signalled
 
     settings = get_settings()
@@ -82,7 +82,7 @@ def migrate(
     upgrade(settings.database_url, revision)
     console.print(f"database migrated to {revision}")
     if create_bucket:
-        from studio.object_store import ObjectStore
+        from clients.object_store import ObjectStore
 
         async def make_bucket() -> bool:
             async with ObjectStore.open(settings) as store:
@@ -115,8 +115,8 @@ def export_history(
     out: Annotated[Path | None, typer.Option(help="file to write (default: <workflow_id>.json)")] = None,
 ) -> None:
     """Write a workflow's history as JSON, for `studio replay --file` or tests/histories/."""
+    from clients.temporal_client import connect
     from studio.replay import fetch_history
-    from studio.temporal_client import connect
 
     async def main() -> Path:
         history = await fetch_history(await connect(get_settings()), workflow_id)
@@ -133,8 +133,8 @@ def replay(
     file: Annotated[Path | None, typer.Option(help="replay a history JSON file instead")] = None,
 ) -> None:
     """Replay a workflow history against the current code; exit 0 when deterministic."""
+    from clients.temporal_client import connect
     from studio.replay import fetch_history, load_history, replay_history
-    from studio.temporal_client import connect
 
     if (workflow_id is None) == (file is None):
         raise typer.BadParameter("give a WORKFLOW_ID or --file, not both")

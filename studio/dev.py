@@ -11,13 +11,14 @@ from rich.console import Console
 from rich.panel import Panel
 
 from api.app import create_app
-from api.server import EmbeddedServer, server_config
+from api.http_protocol import server_config
+from clients.settings import Settings
+from clients.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
+from clients.temporal_client import connect, ensure_search_attributes
 from db.session import create_engine, create_session_factory
 from db.users import create_user, get_user_by_api_key
+from studio.embedded_server import EmbeddedServer
 from studio.localstack import LocalStack
-from studio.settings import Settings
-from studio.telemetry import build_tracer_provider, temporal_interceptors, worker_runtime
-from studio.temporal_client import connect, ensure_search_attributes
 from studio.worker import render_worker, wait_for_stop_signal
 
 console = Console()

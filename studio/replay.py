@@ -12,10 +12,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, WorkflowReplayResult
 
-from workflows.render_task import RenderTaskWorkflow
-from workflows.webhook import DeliverWebhookWorkflow
-
-WORKFLOWS = [RenderTaskWorkflow, DeliverWebhookWorkflow]
+from workflows.registry import WORKFLOWS
 
 
 def replayer() -> Replayer:

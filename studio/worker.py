@@ -17,15 +17,13 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.gemini import GeminiActivities, build_gemini_client
-from activities.prompt import build_prompt
 from activities.records import RecordActivities
 from activities.storage import StorageActivities
-from activities.webhooks import WebhookActivities
+from activities.webhook_delivery import WebhookActivities
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from db.session import create_engine, create_session_factory
-from studio.object_store import ObjectStore
-from studio.settings import Settings
-from workflows.render_task import RenderTaskWorkflow
-from workflows.webhook import DeliverWebhookWorkflow
+from workflows import registry
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +57,8 @@ async def render_worker(client: Client, settings: Settings, task_queue: str | No
             yield Worker(
                 client,
                 task_queue=task_queue or settings.temporal_task_queue,
-                workflows=[RenderTaskWorkflow, DeliverWebhookWorkflow],
-                activities=[
-                    records.ensure_task_row,
-                    build_prompt,
-                    gemini.generate_image,
-                    storage.publish_image,
-                    storage.discard_task_objects,
-                    records.record_assets,
-                    records.set_asset_states,
-                    webhooks.deliver_webhook,
-                ],
+                workflows=registry.WORKFLOWS,
+                activities=registry.activities(gemini, storage, records, webhooks),
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 deployment_config=deployment_config(settings),
             )

@@ -19,14 +19,15 @@ import pytest
 from temporalio.client import Client
 
 from api.app import create_app
-from api.server import EmbeddedServer, server_config
+from api.http_protocol import server_config
+from clients.settings import Settings
+from clients.temporal_client import connect
 from db.session import SessionFactory, create_engine, create_session_factory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
+from studio.embedded_server import EmbeddedServer
 from studio.localstack import LocalStack, StackEndpoints
 from studio.localstack.ports import free_port
-from studio.settings import Settings
-from studio.temporal_client import connect
 from studio.worker import render_worker
 
 TASK_DEADLINE_S = 60.0

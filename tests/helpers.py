@@ -57,7 +57,7 @@ async def start_render_workflow(
 ) -> tuple[str, WorkflowHandle[Any, Any]]:
     """Start a RenderTaskWorkflow the way the API does, without the API (for tests of crash
     windows, deadlines and versioning); returns (task id, handle)."""
-    from studio.payloads import RenderParams, RenderTaskInput
+    from kernel.payloads import RenderParams, RenderTaskInput
     from workflows.render_task import RenderTaskWorkflow
 
     task_id = str(uuid.uuid4())
@@ -79,7 +79,8 @@ async def start_render_workflow(
 async def insert_task_row(session: AsyncSession, project_id: str, prompt: str) -> tuple[str, str]:
     """A task row with no workflow behind it (as an API that died before starting one would
     have left in an older design); returns (task id, workflow id). Commits."""
-    from db.tasks import insert_task_if_absent, workflow_id_for
+    from db.tasks import insert_task_if_absent
+    from kernel.contract import workflow_id_for
 
     task_id = uuid.uuid4()
     await insert_task_if_absent(

@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from api.app import create_app
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from db.session import SessionFactory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
-from studio.object_store import ObjectStore
-from studio.settings import Settings
 from tests.helpers import create_project, create_task, wait_for_task
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from clients.settings import Settings
 from db.session import SessionFactory
 from db.users import create_user
-from studio.settings import Settings
 
 ClientFactory = Callable[[str, str | None], AbstractAsyncContextManager[httpx.AsyncClient]]
 

@@ -13,8 +13,8 @@ from typing import Any
 import typer.main
 import yaml
 
+from clients.settings import Settings
 from studio.cli import app
-from studio.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

@@ -15,15 +15,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from api.schemas import TaskCreate
 from api.task_service import create_task
-from db.errors import classify_db_error
+from clients.settings import Settings
+from db.error_kinds import classify_db_error
 from db.models import Project
 from db.projects import create_project
 from db.session import SessionFactory, create_engine, create_session_factory
-from db.tasks import get_task, task_id_for_idempotency_key, workflow_id_for
+from db.tasks import get_task
 from db.users import create_user
-from studio import error_codes
+from kernel import failure_codes
+from kernel.contract import task_id_for_idempotency_key, workflow_id_for
 from studio.localstack.ports import free_port
-from studio.settings import Settings
 from tests.helpers import start_render_workflow
 
 
@@ -110,5 +111,5 @@ async def test_ensure_task_row_fails_at_once_on_data_postgres_refuses(
     activity_error = err.value.cause
     assert isinstance(activity_error, ActivityError)
     assert isinstance(activity_error.cause, ApplicationError)
-    assert activity_error.cause.type == error_codes.INVALID_REQUEST
+    assert activity_error.cause.type == failure_codes.INVALID_REQUEST
     assert activity_error.cause.non_retryable

@@ -12,13 +12,13 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.gemini import GeminiActivities, build_gemini_client
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from db.session import SessionFactory
 from db.tasks import get_task
 from gemini_emulator import EmulatorServer
-from studio.object_keys import task_prefixes
-from studio.object_store import ObjectStore
-from studio.payloads import GenerateImageInput, PromptPlan
-from studio.settings import Settings
+from kernel.object_keys import task_prefixes
+from kernel.payloads import GenerateImageInput, PromptPlan
 from tests.helpers import create_project, create_task, start_render_workflow, wait_for_row, wait_for_task
 
 

@@ -1,6 +1,6 @@
 """The Gemini emulator, driven over HTTP by the real google-genai SDK (and raw httpx).
 
-Wire facts asserted here come from shared/GEMINI.md; sizes from studio.catalog.
+Wire facts asserted here come from shared/GEMINI.md; sizes from kernel.catalog.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from google.genai import errors, types
 
 from activities.gemini_outcome import classify_api_error, delivered_image
-from studio import error_codes
+from kernel import failure_codes
 
 RATE_LIMIT_BODY = {
     "error": {
@@ -36,7 +36,7 @@ def _api_error(code: int, body: dict) -> errors.APIError:
 
 def test_429_waits_retry_info_delay() -> None:
     err = classify_api_error(_api_error(429, RATE_LIMIT_BODY))
-    assert err.type == error_codes.RATE_LIMITED
+    assert err.type == failure_codes.RATE_LIMITED
     assert not err.non_retryable
     assert err.next_retry_delay == timedelta(seconds=47)
 
@@ -50,13 +50,13 @@ def test_per_day_quota_is_not_retryable() -> None:
         }
     ]
     err = classify_api_error(_api_error(429, body))
-    assert (err.type, err.non_retryable) == (error_codes.QUOTA_EXHAUSTED, True)
+    assert (err.type, err.non_retryable) == (failure_codes.QUOTA_EXHAUSTED, True)
 
 
 @pytest.mark.parametrize("code", [408, 500, 502, 503, 504])
 def test_transient_http_errors_are_retried(code: int) -> None:
     err = classify_api_error(_api_error(code, {"error": {"code": code, "message": "x", "status": "UNAVAILABLE"}}))
-    assert (err.type, err.non_retryable) == (error_codes.MODEL_UNAVAILABLE, False)
+    assert (err.type, err.non_retryable) == (failure_codes.MODEL_UNAVAILABLE, False)
 
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404])
@@ -64,7 +64,7 @@ def test_client_errors_are_not_retried(code: int) -> None:
     err = classify_api_error(
         _api_error(code, {"error": {"code": code, "message": "bad", "status": "INVALID_ARGUMENT"}})
     )
-    assert (err.type, err.non_retryable) == (error_codes.INVALID_REQUEST, True)
+    assert (err.type, err.non_retryable) == (failure_codes.INVALID_REQUEST, True)
 
 
 def _response(parts: list[types.Part], finish: str = "STOP") -> types.GenerateContentResponse:
@@ -88,7 +88,7 @@ def test_safety_finish_reasons_block_for_good(reason: str) -> None:
     with pytest.raises(Exception) as caught:
         delivered_image(_response([types.Part(text="I can't make that.")], finish=reason), last_attempt=False)
     err = caught.value
-    assert getattr(err, "type", None) == error_codes.CONTENT_BLOCKED
+    assert getattr(err, "type", None) == failure_codes.CONTENT_BLOCKED
     assert getattr(err, "non_retryable", None) is True
     assert reason in str(err)
 
@@ -99,6 +99,6 @@ def test_text_only_answer_is_no_image_until_last_attempt() -> None:
         delivered_image(response, last_attempt=False)
     with pytest.raises(Exception) as final:
         delivered_image(response, last_attempt=True)
-    assert getattr(early.value, "type", None) == error_codes.NO_IMAGE
+    assert getattr(early.value, "type", None) == failure_codes.NO_IMAGE
     assert getattr(early.value, "non_retryable", None) is False
     assert getattr(final.value, "non_retryable", None) is True

@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from api.app import create_app
+from clients.settings import Settings
 from db.session import SessionFactory
 from db.users import create_user
 from studio.localstack.ports import free_port
-from studio.settings import Settings
 from tests.helpers import create_project
 
 

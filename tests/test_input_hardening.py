@@ -19,8 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db.models import Project
 from db.session import SessionFactory
-from db.tasks import task_id_for_idempotency_key, workflow_id_for
 from gemini_emulator import EmulatorServer
+from kernel.contract import task_id_for_idempotency_key, workflow_id_for
 from tests.helpers import create_project
 
 CONTROL_AND_BIDI = ["\u0000", "\u001b", "\u0007", "\u007f", "\u0085", "\u202e", "\u2066", "\ud800"]

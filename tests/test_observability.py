@@ -20,14 +20,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api.app import create_app
+from clients.logs import TemporalContextFilter, json_formatter
+from clients.settings import Settings
+from clients.telemetry import temporal_interceptors, worker_runtime
+from clients.temporal_client import connect
 from db.session import SessionFactory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
 from studio.localstack.ports import free_port
-from studio.logs import TemporalContextFilter, json_formatter
-from studio.settings import Settings
-from studio.telemetry import temporal_interceptors, worker_runtime
-from studio.temporal_client import connect
 from studio.worker import render_worker
 from tests.helpers import create_project, create_task, wait_for_task
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.app import create_app
-from studio.settings import Settings
+from clients.settings import Settings
 
 PUBLIC = {"/healthz", "/readyz", "/api/v1/models", "/api/v1/asset-types", "/api/v1/public/assets/{asset_id}"}
 

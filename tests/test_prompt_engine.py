@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from activities.image_resize import cover_crop
-from studio.prompts.asset_types import asset_types
-from studio.prompts.brand_kit import BrandKit
-from studio.prompts.engine import MAX_SUBJECT_CHARS, render_prompt, subject_text
+from kernel.prompts.asset_types import asset_types
+from kernel.prompts.brand_kit import BrandKit
+from kernel.prompts.engine import MAX_SUBJECT_CHARS, render_prompt, subject_text
 
 TYPES = list(asset_types().values())
 SIZED = [t for t in TYPES if t.output_size]

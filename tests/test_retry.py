@@ -8,11 +8,11 @@ import httpx
 from temporalio.testing import ActivityEnvironment
 
 from activities.gemini import GeminiActivities, build_gemini_client
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from gemini_emulator import EmulatorServer
-from studio.object_keys import staging_key
-from studio.object_store import ObjectStore
-from studio.payloads import GenerateImageInput, PromptPlan
-from studio.settings import Settings
+from kernel.object_keys import staging_key
+from kernel.payloads import GenerateImageInput, PromptPlan
 from tests.helpers import create_project, create_task, wait_for_task
 
 

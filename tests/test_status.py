@@ -8,10 +8,10 @@ from datetime import timedelta
 import httpx
 from temporalio.client import Client
 
+from clients.settings import Settings
 from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
-from studio.payloads import RenderParams, RenderTaskInput
-from studio.settings import Settings
+from kernel.payloads import RenderParams, RenderTaskInput
 from tests.helpers import create_project, create_task, insert_task_row, wait_for_task
 from workflows.render_task import RenderTaskWorkflow
 

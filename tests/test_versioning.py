@@ -18,9 +18,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from studio.payloads import RenderTaskInput, RenderTaskResult
+from clients.settings import Settings
+from kernel.payloads import RenderTaskInput, RenderTaskResult
 from studio.replay import load_history
-from studio.settings import Settings
 from studio.worker import render_worker
 from tests.helpers import create_project, start_render_workflow
 from workflows.render_task import RenderTaskWorkflow

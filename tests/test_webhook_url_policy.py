@@ -27,19 +27,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.exceptions import ApplicationError
 
-from activities.webhooks import WebhookActivities
+from activities.webhook_delivery import WebhookActivities
 from db.session import SessionFactory
 from db.users import create_user, ensure_webhook_secret
+from kernel import webhook_url_policy
+from kernel.payloads import WebhookDelivery
+from kernel.webhook_signing import verify
+from kernel.webhook_url_policy import DEFAULT_PORTS, CheckedUrl, UnsafeWebhookUrl, address_refusal, check_webhook_url
 from studio.localstack.ports import free_port
-from studio.payloads import WebhookDelivery
-from studio.webhooks import url_policy
-from studio.webhooks.signing import verify
-from studio.webhooks.url_policy import DEFAULT_PORTS, CheckedUrl, UnsafeWebhookUrl, address_refusal, check_webhook_url
 
 PUBLIC = "93.184.216.34"  # resolved to, never connected to
 
 
-def resolving_to(*answers: str) -> url_policy.Resolver:
+def resolving_to(*answers: str) -> webhook_url_policy.Resolver:
     """A resolver answering `answers` for every name (no DNS)."""
 
     async def resolve(host: str, port: int) -> list[str]:
@@ -102,7 +102,7 @@ async def test_malformed_urls_are_refused_with_a_clear_message(url: str, why: st
         (resolving_to("not-an-ip"), "resolves to an invalid address"),
     ],
 )
-async def test_resolver_failures_are_refusals(resolver: url_policy.Resolver, why: str) -> None:
+async def test_resolver_failures_are_refusals(resolver: webhook_url_policy.Resolver, why: str) -> None:
     with pytest.raises(UnsafeWebhookUrl) as refused:
         await check_webhook_url("https://hooks.example.com/", development=False, resolver=resolver)
     assert why in str(refused.value)
@@ -118,7 +118,7 @@ async def test_a_resolver_raising_unicode_error_or_hanging_is_a_refusal(monkeypa
 
     with pytest.raises(UnsafeWebhookUrl, match="UnicodeError"):
         await check_webhook_url("https://hooks.example.com/", development=False, resolver=bad_name)
-    monkeypatch.setattr(url_policy, "RESOLVE_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(webhook_url_policy, "RESOLVE_TIMEOUT_S", 0.05)
     with pytest.raises(UnsafeWebhookUrl, match="TimeoutError"):
         await check_webhook_url("https://hooks.example.com/", development=False, resolver=hangs)
 
@@ -285,7 +285,7 @@ URLS = st.builds(
 )
 
 
-def _returns_or_refuses(url: str, development: bool, resolver: url_policy.Resolver) -> None:
+def _returns_or_refuses(url: str, development: bool, resolver: webhook_url_policy.Resolver) -> None:
     """The policy answers a CheckedUrl or UnsafeWebhookUrl; what it accepts is deliverable."""
     try:
         checked = asyncio.run(check_webhook_url(url, development=development, resolver=resolver))
@@ -307,7 +307,7 @@ def _returns_or_refuses(url: str, development: bool, resolver: url_policy.Resolv
 @settings(max_examples=300, deadline=None)
 @given(url=st.text(), development=st.booleans(), resolver=RESOLVERS)
 def test_any_text_is_accepted_or_refused_never_an_error(
-    url: str, development: bool, resolver: url_policy.Resolver
+    url: str, development: bool, resolver: webhook_url_policy.Resolver
 ) -> None:
     _returns_or_refuses(url, development, resolver)
 
@@ -315,7 +315,7 @@ def test_any_text_is_accepted_or_refused_never_an_error(
 @settings(max_examples=300, deadline=None)
 @given(url=URLS, development=st.booleans(), resolver=RESOLVERS)
 def test_url_shaped_strings_are_accepted_or_refused_never_an_error(
-    url: str, development: bool, resolver: url_policy.Resolver
+    url: str, development: bool, resolver: webhook_url_policy.Resolver
 ) -> None:
     _returns_or_refuses(url, development, resolver)
 

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 
 from gemini_emulator import EmulatorServer
+from kernel.webhook_signing import verify
+from kernel.webhook_url_policy import UnsafeWebhookUrl, check_webhook_url
 from studio.localstack.ports import free_port
-from studio.webhooks.signing import verify
-from studio.webhooks.url_policy import UnsafeWebhookUrl, check_webhook_url
 from tests.helpers import create_project, create_task, wait_for_task
 
 

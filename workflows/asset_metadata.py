@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.payloads import GeneratedImage, ImageRef, PromptPlan, RenderTaskInput
+from kernel.payloads import GeneratedImage, ImageRef, PromptPlan, RenderTaskInput
 
 
 def asset_metadata(

@@ -7,8 +7,8 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from studio.payloads import RenderTaskInput, TaskError, WebhookDelivery
-    from workflows.webhook import DeliverWebhookWorkflow
+    from kernel.payloads import RenderTaskInput, TaskError, WebhookDelivery
+    from workflows.webhook_delivery import DeliverWebhookWorkflow
 
 
 async def notify(inp: RenderTaskInput, status: str, asset_ids: list[str], error: TaskError | None = None) -> None:

@@ -21,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.prompt import build_prompt
     from activities.records import RecordActivities
     from activities.storage import StorageActivities
-    from studio.payloads import (
+    from kernel.contract import PROGRESS_QUERY, RENDER_TASK_WORKFLOW, REVIEW_UPDATE
+    from kernel.payloads import (
         AssetStatesInput,
         BuildPromptInput,
         RecordAssetsInput,
@@ -36,8 +37,8 @@ with workflow.unsafe.imports_passed_through():
         TaskProgress,
         VariationProgress,
     )
-    from studio.search_attributes import ERROR_CODE, RENDER_STAGE
-    from workflows import policies
+    from kernel.search_attributes import ERROR_CODE, RENDER_STAGE
+    from workflows import retry_policies
     from workflows.notify import notify
     from workflows.review import decide
     from workflows.variation import render_variation
@@ -46,9 +47,10 @@ with workflow.unsafe.imports_passed_through():
 V2 = "v2-task-row-activity-ids-cancel-cleanup"
 
 
-@workflow.defn
+@workflow.defn(name=RENDER_TASK_WORKFLOW)
 class RenderTaskWorkflow:
-    """One render task. Workflow id `task-<task uuid>` (see `db.tasks.workflow_id_for`)."""
+    """One render task. Workflow id `task-<task uuid>`; its names are the API's contract
+    (kernel/contract.py)."""
 
     def __init__(self) -> None:
         self._progress = TaskProgress(stage="queued", variations=[])
@@ -56,12 +58,12 @@ class RenderTaskWorkflow:
         self._asset_ids: list[str] = []
         self._decision: ReviewDecision | None = None
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> TaskProgress:
         """Live stage and per-variation state."""
         return self._progress
 
-    @workflow.update
+    @workflow.update(name=REVIEW_UPDATE)
     async def review(self, decision: ReviewDecision) -> ReviewOutcome:
         """Pick the winner of a task awaiting review; returns once the asset states are set."""
         self._decision = decision
@@ -94,9 +96,9 @@ class RenderTaskWorkflow:
         await workflow.execute_activity_method(
             RecordActivities.set_asset_states,
             AssetStatesInput(approved=outcome.approved, archived=outcome.archived),
-            start_to_close_timeout=policies.RECORD_START_TO_CLOSE,
-            schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
-            retry_policy=policies.DURABLE_RETRY,
+            start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+            schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=retry_policies.DURABLE_RETRY,
         )
         self._progress.review = outcome
 
@@ -119,9 +121,9 @@ class RenderTaskWorkflow:
                 await workflow.execute_activity_method(
                     StorageActivities.discard_task_objects,
                     TaskObjectsInput(project_id=inp.project_id, task_id=inp.task_id),
-                    start_to_close_timeout=policies.STORAGE_START_TO_CLOSE,
-                    schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
-                    retry_policy=policies.DURABLE_RETRY,
+                    start_to_close_timeout=retry_policies.STORAGE_START_TO_CLOSE,
+                    schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+                    retry_policy=retry_policies.DURABLE_RETRY,
                 )
                 workflow.upsert_search_attributes([RENDER_STAGE.value_set("canceled")])
                 await notify(inp, "canceled", [], TaskError(code="canceled", message="the task was canceled"))
@@ -132,16 +134,16 @@ class RenderTaskWorkflow:
             await workflow.execute_activity_method(
                 RecordActivities.ensure_task_row,
                 inp,
-                start_to_close_timeout=policies.RECORD_START_TO_CLOSE,
-                schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
-                retry_policy=policies.DURABLE_RETRY_UNLESS_GONE,
+                start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+                schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+                retry_policy=retry_policies.DURABLE_RETRY_UNLESS_GONE,
             )
         self._set_stage("building_prompt")
         plan = await workflow.execute_activity(
             build_prompt,
             BuildPromptInput(task_id=inp.task_id, prompt=inp.prompt, params=inp.params, brand_kit=inp.brand_kit),
-            start_to_close_timeout=policies.PROMPT_START_TO_CLOSE,
-            retry_policy=policies.PROMPT_RETRY,
+            start_to_close_timeout=retry_policies.PROMPT_START_TO_CLOSE,
+            retry_policy=retry_policies.PROMPT_RETRY,
         )
         self._set_stage("generating")
         outcomes = await asyncio.gather(
@@ -160,9 +162,9 @@ class RenderTaskWorkflow:
         recorded = await workflow.execute_activity_method(
             RecordActivities.record_assets,
             RecordAssetsInput(task_id=inp.task_id, project_id=inp.project_id, assets=delivered),
-            start_to_close_timeout=policies.RECORD_START_TO_CLOSE,
-            schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
-            retry_policy=policies.DURABLE_RETRY,
+            start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+            schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=retry_policies.DURABLE_RETRY,
         )
         for asset, asset_id in zip(delivered, recorded.asset_ids, strict=True):
             self._progress.variations[asset.variation_index].asset_id = asset_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio.payloads import ReviewExpiry, ReviewOutcome
+from kernel.payloads import ReviewExpiry, ReviewOutcome
 
 
 def decide(asset_ids: list[str], winner: str | None, on_expiry: ReviewExpiry) -> ReviewOutcome:

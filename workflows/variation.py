@@ -15,10 +15,11 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.gemini import GeminiActivities
     from activities.storage import StorageActivities
-    from studio import error_codes
-    from studio.catalog import expected_dimensions
-    from studio.object_keys import final_key
-    from studio.payloads import (
+    from kernel import failure_codes
+    from kernel.catalog import expected_dimensions
+    from kernel.contract import generate_activity_id, publish_activity_id
+    from kernel.object_keys import final_key
+    from kernel.payloads import (
         AssetRecord,
         GeneratedImage,
         GenerateImageInput,
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TaskError,
         VariationProgress,
     )
-    from workflows import policies
+    from workflows import retry_policies
     from workflows.asset_metadata import asset_metadata
 
 
@@ -41,13 +42,13 @@ def _task_error(err: ActivityError, deadline_s: float) -> TaskError:
         if isinstance(cause, ActivityTimeoutError):
             cause = cause.cause
         last = (
-            f"{error_codes.api_code(cause.type)}: {cause.message}"
+            f"{failure_codes.api_code(cause.type)}: {cause.message}"
             if isinstance(cause, ApplicationError)
             else str(cause)
         )
         return TaskError(code="timed_out", message=f"task deadline of {deadline_s:.0f} s passed; last error: {last}")
     if isinstance(cause, ApplicationError):
-        return TaskError(code=error_codes.api_code(cause.type), message=cause.message)
+        return TaskError(code=failure_codes.api_code(cause.type), message=cause.message)
     return TaskError(code="internal", message=str(cause or err))
 
 
@@ -74,11 +75,11 @@ async def render_variation(
                 references=inp.references,
                 reuse_staging_key=inp.reuse_staging_keys[index] if index < len(inp.reuse_staging_keys) else None,
             ),
-            activity_id=f"generate-{index}" if v2 else None,
-            start_to_close_timeout=policies.GENERATE_START_TO_CLOSE,
+            activity_id=generate_activity_id(index) if v2 else None,
+            start_to_close_timeout=retry_policies.GENERATE_START_TO_CLOSE,
             schedule_to_close_timeout=timedelta(seconds=inp.deadline_s),
-            heartbeat_timeout=policies.GENERATE_HEARTBEAT,
-            retry_policy=policies.MODEL_RETRY,
+            heartbeat_timeout=retry_policies.GENERATE_HEARTBEAT,
+            retry_policy=retry_policies.MODEL_RETRY,
             cancellation_type=cancellation,
         )
         variation.state = "publishing"
@@ -96,10 +97,10 @@ async def render_variation(
                 output_width=plan.output_width,
                 output_height=plan.output_height,
             ),
-            activity_id=f"publish-{index}" if v2 else None,
-            start_to_close_timeout=policies.STORAGE_START_TO_CLOSE,
-            schedule_to_close_timeout=policies.DURABLE_SCHEDULE_TO_CLOSE,
-            retry_policy=policies.DURABLE_RETRY,
+            activity_id=publish_activity_id(index) if v2 else None,
+            start_to_close_timeout=retry_policies.STORAGE_START_TO_CLOSE,
+            schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=retry_policies.DURABLE_RETRY,
             cancellation_type=cancellation,
         )
     except ActivityError as err:

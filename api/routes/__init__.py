@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import assets, catalog, events, health, projects, public, tasks, webhooks
+from api.routes import assets, catalog, events, health, projects, public, tasks, webhook_secret
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(projects.router)
@@ -11,6 +11,6 @@ api_router.include_router(events.router)
 api_router.include_router(assets.router)
 api_router.include_router(catalog.router)
 api_router.include_router(public.router)
-api_router.include_router(webhooks.router)
+api_router.include_router(webhook_secret.router)
 
 __all__ = ["api_router", "health"]

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_project_or_404
-from api.errors import InvalidInput, NotFound, responses
+from api.error_responses import InvalidInput, NotFound, responses
 from api.fields import LimitQuery, Timestamp
 from api.schemas import AssetPublic, AssetUpdate, LineageEntry, LineagePublic, Page
 from db.assets import AssetFilters, delete_asset, get_owned_asset, lineage, list_project_assets
 from db.models import RenderedAsset
 from db.pagination import InvalidCursor
-from studio.user_text import SingleLine
+from kernel.user_text import SingleLine
 
 router = APIRouter(tags=["rendered-assets"])
 
@@ -77,7 +77,6 @@ async def update_asset(
     asset = await _owned_asset_or_404(session, user, asset_id)
     for field in body.model_fields_set:
         setattr(asset, field, getattr(body, field))
-    await session.commit()
     return await asset_public(asset, resources)
 
 
@@ -90,7 +89,6 @@ async def remove_asset(
     asset = await _owned_asset_or_404(session, user, asset_id)
     await resources.store.delete(asset.file_key)
     await delete_asset(session, asset.id)
-    await session.commit()
     return Response(status_code=204)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from studio.catalog import ASPECT_RATIOS, IMAGE_SIZES, MODELS, expected_dimensions
-from studio.prompts.asset_types import AssetType, asset_types
+from kernel.catalog import ASPECT_RATIOS, IMAGE_SIZES, MODELS, expected_dimensions
+from kernel.prompts.asset_types import AssetType, asset_types
 
 router = APIRouter(tags=["catalog"])
 

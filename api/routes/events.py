@@ -20,7 +20,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
-from api.errors import NotFound, responses
+from api.error_responses import NotFound, responses
 from api.state import ApiResources
 from api.task_status import describe_task
 from api.task_view import task_public
@@ -79,7 +79,6 @@ async def task_events(
     task = await get_owned_task(session, user.id, task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found")
-    await session.close()  # do not hold a database connection for the stream's lifetime
     return StreamingResponse(
         _stream(task, resources, last_event_id),
         media_type="text/event-stream",

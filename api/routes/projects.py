@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from api.deps import CurrentUser, SessionDep, owned_project_or_404
-from api.errors import InvalidInput, responses
+from api.error_responses import InvalidInput, responses
 from api.fields import LimitQuery
 from api.schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
 from db.models import Project
@@ -22,7 +22,6 @@ async def create(body: ProjectCreate, session: SessionDep, user: CurrentUser) ->
     """Create a project owned by the caller."""
     kit = body.brand_kit.model_dump() if body.brand_kit else None
     project = await create_project(session, user.id, body.name, body.description, kit, body.daily_image_quota)
-    await session.commit()
     return project
 
 
@@ -51,5 +50,4 @@ async def update(project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep
     for field in body.model_fields_set:
         value = getattr(body, field)
         setattr(project, field, value.model_dump() if field == "brand_kit" and value is not None else value)
-    await session.commit()
     return project

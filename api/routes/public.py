@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.deps import ResourcesDep, SessionDep
-from api.errors import NotFound, responses
+from api.error_responses import NotFound, responses
 from db.assets import get_public_asset
 
 router = APIRouter(prefix="/public", tags=["public"])

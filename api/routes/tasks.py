@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from api import retries, task_service
+from api import task_retry, task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_project_or_404, owned_task_or_404
-from api.errors import InvalidInput, responses
+from api.error_responses import InvalidInput, responses
 from api.fields import LimitQuery, Timestamp
 from api.limits import enforce_creation_rate
 from api.schemas import DerivedStatus, Page, ReviewCreate, TaskCreate, TaskPublic, TaskStatus
@@ -17,8 +17,8 @@ from api.task_status import describe_task, list_task_statuses, workflow_ids_with
 from api.task_view import task_public
 from db.pagination import InvalidCursor
 from db.tasks import TaskFilters, list_project_tasks
-from studio.payloads import ReviewOutcome
-from studio.user_text import SingleLine
+from kernel.payloads import ReviewOutcome
+from kernel.user_text import SingleLine
 
 router = APIRouter(tags=["tasks"])
 
@@ -147,7 +147,9 @@ async def retry_task(
     task = await owned_task_or_404(session, user, task_id)
     project = await owned_project_or_404(session, user, task.project_id)
     await enforce_creation_rate(session, user, resources.settings)
-    result = await retries.retry_task(session, resources.temporal, resources.settings, project, task, idempotency_key)
+    result = await task_retry.retry_task(
+        session, resources.temporal, resources.settings, project, task, idempotency_key
+    )
     if not result.created:
         response.status_code = 200
     return task_public(

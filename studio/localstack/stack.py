@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from clients.settings import DEV_DEFAULT_PORTS, Settings
 from db.migrate import upgrade
 from gemini_emulator import EmulatorServer
 from studio.localstack.ports import free_port
 from studio.localstack.postgres import EmbeddedPostgres
 from studio.localstack.s3 import MotoS3
 from studio.localstack.temporal import TemporalDevServer
-from studio.settings import DEV_DEFAULT_PORTS, Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
+from kernel.search_attributes import dev_server_flags
 from studio.localstack.ports import wait_for_port
-from studio.search_attributes import dev_server_flags
 
 
 def temporal_cli_path() -> Path:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from clients.settings import Settings
 from db.session import SessionFactory, create_engine, create_session_factory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
 from studio.localstack import LocalStack
 from studio.localstack.ports import free_port
-from studio.settings import Settings
 from tests.chaos.processes import ManagedProcess
 from tests.chaos.s3_proxy import S3FaultProxy
 

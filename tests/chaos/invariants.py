@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from db.models import RenderedAsset, Task
-from studio.object_store import ObjectStore
-from studio.settings import Settings
 from tests.chaos.driver import TERMINAL
 from tests.chaos.harness import ChaosEnv
 

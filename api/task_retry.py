@@ -13,13 +13,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import Conflict
+from api.error_responses import Conflict
 from api.schemas import TaskCreate
 from api.task_service import Created, RetryOf, create_task
 from api.task_status import describe_task
+from clients.settings import Settings
 from db.models import Project, Task
-from studio.object_keys import staging_key
-from studio.settings import Settings
+from kernel.object_keys import staging_key
 
 RETRYABLE = {"failed", "canceled", "timed_out", "terminated"}
 

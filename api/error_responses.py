@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
-from db.errors import classify_db_error
+from db.error_kinds import classify_db_error
 
 log = logging.getLogger(__name__)
 

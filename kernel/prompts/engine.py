@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from string import Template
 
-from studio.prompts.asset_types import AssetType
-from studio.prompts.brand_kit import BrandKit, avoid_clause, brand_clause
-from studio.user_text import sanitize_user_text
+from kernel.prompts.asset_types import AssetType
+from kernel.prompts.brand_kit import BrandKit, avoid_clause, brand_clause
+from kernel.user_text import sanitize_user_text
 
 MAX_SUBJECT_CHARS = 2000
 

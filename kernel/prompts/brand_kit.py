@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from studio.user_text import sanitize_user_text
+from kernel.user_text import sanitize_user_text
 
 Keyword = Field(min_length=1, max_length=60)
 

@@ -14,7 +14,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from studio.settings import Settings
+from clients.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from clients.pinned_http import post_pinned
 from db.session import SessionFactory
 from db.users import ensure_webhook_secret
-from studio.payloads import WebhookDelivery
-from studio.webhooks.pinned_http import post_pinned
-from studio.webhooks.signing import sign
-from studio.webhooks.url_policy import Resolver, UnsafeWebhookUrl, check_webhook_url
+from kernel.payloads import WebhookDelivery
+from kernel.webhook_signing import sign
+from kernel.webhook_url_policy import Resolver, UnsafeWebhookUrl, check_webhook_url
 
 DELIVERY_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0  # per address: a host may resolve to several

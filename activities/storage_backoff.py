@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import with_heartbeats
-from studio import error_codes
+from kernel import failure_codes
 
 T = TypeVar("T")
 
@@ -39,4 +39,4 @@ async def store_with_retries(op: Callable[[], Awaitable[T]], what: str) -> T:
         if delay is None:
             break
         await with_heartbeats(asyncio.sleep(delay))
-    raise ApplicationError(f"S3 unavailable: {what}: {last}", type=error_codes.STORAGE_UNAVAILABLE)
+    raise ApplicationError(f"S3 unavailable: {what}: {last}", type=failure_codes.STORAGE_UNAVAILABLE)

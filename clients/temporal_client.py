@@ -10,8 +10,8 @@ from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
-from studio.search_attributes import ALL_KEYS
-from studio.settings import Settings
+from clients.settings import Settings
+from kernel.search_attributes import ALL_KEYS
 
 
 async def connect(

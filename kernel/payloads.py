@@ -20,13 +20,13 @@ VariationState = Literal["pending", "generating", "publishing", "succeeded", "fa
 
 
 class RenderParams(BaseModel):
-    """Model parameters of one task, already validated by the API against `studio.catalog`."""
+    """Model parameters of one task, already validated by the API against `kernel.catalog`."""
 
     model: str
     aspect_ratio: str = "1:1"
     image_size: str | None = None  # "1K" | "2K" | "4K", 3 Pro only
     n: int = Field(1, ge=1, le=8)
-    asset_type: str = "image"  # a name from studio/prompts/asset_types.yaml
+    asset_type: str = "image"  # a name from kernel/prompts/asset_types.yaml
     reference_asset_ids: list[str] = Field(default_factory=list)
 
 

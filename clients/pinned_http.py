@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from studio.webhooks.url_policy import CheckedUrl
+from kernel.webhook_url_policy import CheckedUrl
 
 
 async def post_pinned(

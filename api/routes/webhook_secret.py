@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, SessionDep
-from api.errors import responses
+from api.error_responses import responses
 from db.users import ensure_webhook_secret
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -22,5 +22,4 @@ class WebhookSecret(BaseModel):
 async def webhook_secret(session: SessionDep, user: CurrentUser) -> WebhookSecret:
     """The secret that signs your webhooks (created on first use)."""
     secret = await ensure_webhook_secret(session, user.id)
-    await session.commit()
     return WebhookSecret(secret=secret)

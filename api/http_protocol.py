@@ -1,4 +1,5 @@
-"""Serving the API with uvicorn: one configuration for `studio api`, `studio dev` and the tests.
+"""The API's HTTP protocol under uvicorn: one configuration for `studio api`, `studio dev` and
+the tests.
 
 uvicorn answers a request it cannot parse (bad request line, invalid header, oversized
 header) itself, before the app sees it, with a plain-text 400. The protocol classes below send
@@ -7,9 +8,7 @@ the API's JSON error envelope instead, so every error a client gets has one shap
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -57,12 +56,3 @@ if HttpToolsProtocol is not None:
 def server_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
     """The uvicorn configuration of the API: `app` on host:port with the JSON-400 protocol."""
     return uvicorn.Config(app, host=host, port=port, http=HTTP_PROTOCOL, **options)
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the embedding process handles SIGINT/SIGTERM and
-    stops the server with `should_exit = True`."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield

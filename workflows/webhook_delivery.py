@@ -12,8 +12,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.webhooks import WebhookActivities
-    from studio.payloads import WebhookDelivery
+    from activities.webhook_delivery import WebhookActivities
+    from kernel.payloads import WebhookDelivery
 
 # Standard Webhooks suggests retrying for about a day with growing gaps.
 DELIVERY_RETRY = RetryPolicy(

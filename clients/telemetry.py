@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from studio.settings import Settings
+from clients.settings import Settings
 
 
 def build_tracer_provider(settings: Settings, service_name: str) -> TracerProvider | None:

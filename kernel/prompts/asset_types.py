@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-from studio.catalog import ASPECT_RATIOS
+from kernel.catalog import ASPECT_RATIOS
 
 SOURCE = Path(__file__).with_name("asset_types.yaml")
 

@@ -1,7 +1,7 @@
 """Which webhook URLs we will call, and at which addresses (SSRF protection).
 
 `check_webhook_url` parses the URL strictly, resolves its host once and returns a `CheckedUrl`
-naming the exact addresses it approved; delivery (`studio.webhooks.pinned_http`) connects only
+naming the exact addresses it approved; delivery (`clients.pinned_http`) connects only
 to those, so DNS cannot change between the check and the connection (no rebinding). The API
 checks at task creation and ignores the result; the delivery activity checks again at every
 attempt and sends to the result.

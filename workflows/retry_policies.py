@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from studio import error_codes
+from kernel import failure_codes
 
 # One model call: Gemini 3 Pro takes 10-60 s for an image, a 4K one longer; staging retries
 # can add a few minutes. Heartbeats every 2 s: a dead worker is noticed within 10 s, and a
@@ -18,7 +18,7 @@ MODEL_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=0,  # bounded by the task deadline (schedule-to-close), not by a count
-    non_retryable_error_types=error_codes.NON_RETRYABLE,
+    non_retryable_error_types=failure_codes.NON_RETRYABLE,
 )
 
 # Short activities have no heartbeat: their start-to-close is how long a dead worker holds them
@@ -44,5 +44,5 @@ def durable_retry(*non_retryable: str) -> RetryPolicy:
     )
 
 
-DURABLE_RETRY = durable_retry(error_codes.INVALID_IMAGE)
+DURABLE_RETRY = durable_retry(failure_codes.INVALID_IMAGE)
 DURABLE_RETRY_UNLESS_GONE = durable_retry("ProjectGone")

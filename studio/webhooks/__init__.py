@@ -1,1 +1,0 @@
-"""Outgoing webhooks: URL safety checks (SSRF) and Standard Webhooks signing."""

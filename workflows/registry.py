@@ -1,0 +1,36 @@
+"""What a worker registers: every workflow, and the activities of the given activity objects.
+
+One list, shared by `studio worker` (studio/worker.py) and replay (studio/replay.py), so a
+workflow added here is both run and replay-checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from activities.gemini import GeminiActivities
+from activities.prompt import build_prompt
+from activities.records import RecordActivities
+from activities.storage import StorageActivities
+from activities.webhook_delivery import WebhookActivities
+from workflows.render_task import RenderTaskWorkflow
+from workflows.webhook_delivery import DeliverWebhookWorkflow
+
+WORKFLOWS: list[type] = [RenderTaskWorkflow, DeliverWebhookWorkflow]
+
+
+def activities(
+    gemini: GeminiActivities, storage: StorageActivities, records: RecordActivities, webhooks: WebhookActivities
+) -> list[Callable[..., Any]]:
+    """The activity functions a worker runs, bound to its clients."""
+    return [
+        records.ensure_task_row,
+        build_prompt,
+        gemini.generate_image,
+        storage.publish_image,
+        storage.discard_task_objects,
+        records.record_assets,
+        records.set_asset_states,
+        webhooks.deliver_webhook,
+    ]
