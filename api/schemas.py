@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 
 from api.fields import StrictCount, StrictFlag
 from kernel.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
-from kernel.payloads import ReviewOutcome, Stage, TaskError, VariationProgress
+from kernel.payloads import ReviewOutcome, Stage, TaskError, TaskPriority, VariationProgress
 from kernel.prompts.asset_types import asset_types
 from kernel.prompts.brand_kit import BrandKit
 from kernel.user_text import MultiLine, SingleLine, sanitize_user_text
@@ -106,6 +106,11 @@ class TaskCreate(BaseModel):
     review_timeout_s: StrictCount | None = Field(
         None, ge=5, le=30 * 24 * 3600, description="how long the review stays open (default: server setting)"
     )
+    priority: TaskPriority = Field(
+        "interactive",
+        description="interactive tasks are dispatched before batch ones; within a priority, projects share "
+        "the model quota fairly (Temporal task queue priority and fairness keys)",
+    )
     reference_asset_ids: list[uuid.UUID] = Field(
         default_factory=list,
         max_length=14,
@@ -150,6 +155,7 @@ class TaskCreate(BaseModel):
             "n": self.n,
             "asset_type": self.asset_type,
             "reference_asset_ids": [str(a) for a in self.reference_asset_ids],
+            "priority": self.priority,
             "review": self.review,
             "webhook_url": self.webhook_url,
             "review_timeout_s": self.review_timeout_s,

@@ -23,7 +23,7 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -53,9 +53,17 @@ START_RPC_TIMEOUT = timedelta(seconds=10)
 REVIEW_RPC_TIMEOUT = timedelta(seconds=30)
 
 
+# Temporal priority keys (1 = first, default 3): interactive work is dispatched before batch.
+PRIORITY_KEYS = {"interactive": 2, "batch": 4}
+
+
 def request_hash(project_id: uuid.UUID, body: TaskCreate) -> str:
-    """sha256 of the canonical creation request (project and body with defaults applied)."""
-    canonical = json.dumps({"project_id": str(project_id), **body.model_dump(mode="json")}, sort_keys=True)
+    """sha256 of the canonical creation request (project and body with defaults applied).
+    `priority` counts only when not the default, so keys used before it existed still match."""
+    fields = body.model_dump(mode="json")
+    if fields.get("priority") == "interactive":
+        del fields["priority"]
+    canonical = json.dumps({"project_id": str(project_id), **fields}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -123,6 +131,11 @@ async def _start(client: Client, settings: Settings, inp: RenderTaskInput, owner
                     SearchAttributePair(ASSET_TYPE, "image"),
                     SearchAttributePair(RENDER_STAGE, "queued"),
                 ]
+            ),
+            # Activities inherit both: the model queue serves priorities in order and, within
+            # one, the projects' backlogs in weighted round robin instead of first come.
+            priority=Priority(
+                priority_key=PRIORITY_KEYS[inp.params.priority], fairness_key=inp.project_id, fairness_weight=1.0
             ),
             rpc_timeout=START_RPC_TIMEOUT,
         )

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     # Client-side timeout of one generateContent call, in seconds.
     gemini_timeout_s: float = Field(180.0, gt=0)
 
+    # The model quota (Google's, per model and Cloud project), paced for the whole fleet through
+    # each model queue's server-side dispatch rate (activities/quota_pacing.py).
+    gemini_images_per_minute: float = Field(60.0, gt=0)
+    # Model calls one worker runs at once (per model queue); the fleet's is this x workers.
+    gemini_max_concurrent_calls: int = Field(16, ge=1)
+
     # Overall deadline of one task (all retries included), in seconds.
     task_deadline_s: float = Field(900.0, gt=0)
 

@@ -44,3 +44,9 @@ def variation_of_generate_activity(activity_id: str) -> int | None:
     """The variation index of a `generate-<i>` activity id, or None for any other activity."""
     kind, _, index = activity_id.partition("-")
     return int(index) if kind == "generate" and index.isdigit() else None
+
+
+def model_task_queue(base_task_queue: str, model: str) -> str:
+    """The activity task queue of `model`'s calls, beside the workflows' `base_task_queue`:
+    its dispatch rate is the fleet's pace at the model's quota (activities/quota_pacing.py)."""
+    return f"{base_task_queue}-model-{model}"

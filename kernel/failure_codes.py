@@ -9,6 +9,7 @@ from __future__ import annotations
 
 CONTENT_BLOCKED = "ContentBlocked"  # prompt block or image safety finish reason; never retried
 QUOTA_EXHAUSTED = "QuotaExhausted"  # per-day quota; waiting minutes will not help
+QUOTA_PAUSED = "QuotaPaused"  # per-day quota hit: the model queue is paused until the reset
 RATE_LIMITED = "RateLimited"  # 429 per-minute: retried after RetryInfo.retryDelay
 MODEL_UNAVAILABLE = "ModelUnavailable"  # 408/5xx/connection errors/timeouts: retried with backoff
 NO_IMAGE = "NoImage"  # NO_IMAGE, IMAGE_OTHER or a text-only answer: a few retries, then fail
@@ -23,6 +24,7 @@ NON_RETRYABLE = [CONTENT_BLOCKED, QUOTA_EXHAUSTED, INVALID_REQUEST]
 _API_CODES = {
     CONTENT_BLOCKED: "content_blocked",
     QUOTA_EXHAUSTED: "quota_exhausted",
+    QUOTA_PAUSED: "quota_exhausted",
     RATE_LIMITED: "rate_limited",
     MODEL_UNAVAILABLE: "model_unavailable",
     NO_IMAGE: "no_image",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 Stage = Literal[
     "queued", "building_prompt", "generating", "recording", "awaiting_review", "completed", "failed", "canceled"
 ]
+TaskPriority = Literal["interactive", "batch"]
 ReviewExpiry = Literal["approve_first", "archive_all", "keep_drafts"]
 VariationState = Literal["pending", "generating", "publishing", "succeeded", "failed"]
 
@@ -28,6 +29,7 @@ class RenderParams(BaseModel):
     n: int = Field(1, ge=1, le=8)
     asset_type: str = "image"  # a name from kernel/prompts/asset_types.yaml
     reference_asset_ids: list[str] = Field(default_factory=list)
+    priority: TaskPriority = "interactive"
 
 
 class ReferenceImage(BaseModel):

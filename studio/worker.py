@@ -17,12 +17,15 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.gemini import GeminiActivities, build_gemini_client
+from activities.quota_pacing import PacingInterceptor, QuotaPacer
 from activities.records import RecordActivities
 from activities.storage import StorageActivities
 from activities.webhook_delivery import WebhookActivities
 from clients.object_store import ObjectStore
 from clients.settings import Settings
 from db.session import create_engine, create_session_factory
+from kernel.catalog import MODELS
+from kernel.contract import model_task_queue
 from workflows import registry
 
 log = logging.getLogger(__name__)
@@ -44,24 +47,76 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
     )
 
 
+class WorkerGroup:
+    """The workers of one process: the main task queue (workflows, prompt, storage, records,
+    webhooks) and one paced queue per model (generate_image only). `run()` and `shutdown()` act
+    on all of them, like a single `temporalio.worker.Worker`."""
+
+    def __init__(self, main: Worker, model_workers: list[Worker], pacers: list[QuotaPacer]) -> None:
+        self.main = main
+        self.model_workers = model_workers
+        self.pacers = pacers
+
+    async def run(self) -> None:
+        """Set each model queue's pace, then run every worker until shutdown; raises the first
+        worker's error."""
+        for pacer in self.pacers:
+            await pacer.start()
+        recovery = [asyncio.create_task(p.recover_forever()) for p in self.pacers]
+        try:
+            await asyncio.gather(self.main.run(), *(w.run() for w in self.model_workers))
+        finally:
+            for task in recovery:
+                task.cancel()
+
+    async def shutdown(self) -> None:
+        """Graceful shutdown of every worker (in-flight activities get GRACEFUL_SHUTDOWN)."""
+        await asyncio.gather(self.main.shutdown(), *(w.shutdown() for w in self.model_workers))
+
+
 @contextlib.asynccontextmanager
-async def render_worker(client: Client, settings: Settings, task_queue: str | None = None) -> AsyncIterator[Worker]:
-    """Yield a configured (not yet running) worker; closes its S3 and Postgres clients after."""
+async def render_worker(
+    client: Client, settings: Settings, task_queue: str | None = None
+) -> AsyncIterator[WorkerGroup]:
+    """Yield the configured (not yet running) workers of one process; closes their S3 and
+    Postgres clients after."""
     engine = create_engine(settings.database_url)
+    queue = task_queue or settings.temporal_task_queue
     try:
         async with ObjectStore.open(settings) as store:
             gemini = GeminiActivities(build_gemini_client(settings), store)
             storage = StorageActivities(store)
             records = RecordActivities(create_session_factory(engine))
             webhooks = WebhookActivities(create_session_factory(engine), settings.studio_env == "development")
-            yield Worker(
+            main = Worker(
                 client,
-                task_queue=task_queue or settings.temporal_task_queue,
+                task_queue=queue,
                 workflows=registry.WORKFLOWS,
+                # generate_image stays registered here for workflows recorded before the model
+                # queues (patch V3_MODEL_QUEUE), which schedule it on their own queue, unpaced.
                 activities=registry.activities(gemini, storage, records, webhooks),
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 deployment_config=deployment_config(settings),
             )
+            pacers, model_workers = [], []
+            for model in MODELS:
+                pacer = QuotaPacer(
+                    client, settings.temporal_namespace, model_task_queue(queue, model), model,
+                    settings.gemini_images_per_minute,
+                )  # fmt: skip
+                pacers.append(pacer)
+                model_workers.append(
+                    Worker(
+                        client,
+                        task_queue=pacer.task_queue,
+                        activities=[gemini.generate_image],
+                        max_concurrent_activities=settings.gemini_max_concurrent_calls,
+                        interceptors=[PacingInterceptor(pacer)],
+                        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                        deployment_config=deployment_config(settings),
+                    )
+                )
+            yield WorkerGroup(main, model_workers, pacers)
     finally:
         await engine.dispose()
 
@@ -75,7 +130,7 @@ async def wait_for_stop_signal() -> None:
     await stop.wait()
 
 
-async def run_until_signalled(worker: Worker) -> None:
+async def run_until_signalled(worker: WorkerGroup) -> None:
     """Run `worker` until SIGINT/SIGTERM, then shut down gracefully: polling stops at once and
     in-flight activities get GRACEFUL_SHUTDOWN to finish before they are cancelled."""
     run = asyncio.create_task(worker.run())

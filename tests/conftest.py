@@ -64,6 +64,8 @@ def settings(endpoints: StackEndpoints) -> Settings:
         gemini_base_url=None,
         temporal_task_queue=f"render-tasks-{uuid.uuid4()}",
         task_deadline_s=TASK_DEADLINE_S,
+        # The suite's bursts must not wait on pacing; tests/test_pacing.py sets its own quota.
+        gemini_images_per_minute=60_000,
     )
     return endpoints.apply(base)
 

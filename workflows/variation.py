@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.storage import StorageActivities
     from kernel import failure_codes
     from kernel.catalog import expected_dimensions
-    from kernel.contract import generate_activity_id, publish_activity_id
+    from kernel.contract import generate_activity_id, model_task_queue, publish_activity_id
     from kernel.object_keys import final_key
     from kernel.payloads import (
         AssetRecord,
@@ -32,6 +32,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import retry_policies
     from workflows.asset_metadata import asset_metadata
+
+
+# Patch id of the third version: generate_image on the per-model, paced task queue.
+V3_MODEL_QUEUE = "v3-model-task-queue"
 
 
 def _task_error(err: ActivityError, deadline_s: float) -> TaskError:
@@ -64,6 +68,9 @@ async def render_variation(
     variation.state = "generating"
     # v2 waits for activities to acknowledge cancellation, so cleanup runs after their writes.
     cancellation = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED if v2 else ActivityCancellationType.TRY_CANCEL
+    # v3: the model call runs on the model's own task queue, paced at the quota for the fleet
+    # (activities/quota_pacing.py); histories from before stay on the workflow's queue.
+    model_queue = model_task_queue(workflow.info().task_queue, plan.model) if workflow.patched(V3_MODEL_QUEUE) else None
     try:
         generated: GeneratedImage = await workflow.execute_activity_method(
             GeminiActivities.generate_image,
@@ -76,6 +83,7 @@ async def render_variation(
                 reuse_staging_key=inp.reuse_staging_keys[index] if index < len(inp.reuse_staging_keys) else None,
             ),
             activity_id=generate_activity_id(index) if v2 else None,
+            task_queue=model_queue,
             start_to_close_timeout=retry_policies.GENERATE_START_TO_CLOSE,
             schedule_to_close_timeout=timedelta(seconds=inp.deadline_s),
             heartbeat_timeout=retry_policies.GENERATE_HEARTBEAT,

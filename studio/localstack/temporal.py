@@ -25,6 +25,17 @@ def temporal_cli_path() -> Path:
     return Path(found)
 
 
+# Task queue fairness (fairness keys and weights, `matching.enableFairness`) and one partition
+# per task queue, so a queue's rate limit is exact (with the default 4 partitions each gets a
+# quarter of it and a backlog on one partition drains at that quarter). Production: the same
+# two settings in the server's dynamic config, at least for the model queues (README).
+MATCHING_FLAGS = [
+    "--dynamic-config-value", "matching.enableFairness=true",
+    "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+]  # fmt: skip
+
+
 class TemporalDevServer:
     """One dev server process, persisted in `db_file`, with the custom search attributes registered."""
 
@@ -55,6 +66,7 @@ class TemporalDevServer:
             "--db-filename", str(self.db_file), "--log-level", "warn",
             "--ui-disable-news-fetch",
             *dev_server_flags(),
+            *MATCHING_FLAGS,
         ]  # fmt: skip
         log = self.log_file.open("ab")
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,160 @@
+"""Pacing model calls at the Gemini quota, for the whole fleet of workers.
+
+Model calls run on their own activity task queue per model (`kernel.contract.model_task_queue`).
+The pace is that queue's *server-side* dispatch rate limit, set through Temporal's task queue
+config API (`UpdateTaskQueueConfig`, `queue_rate_limit`, Temporal server >= 1.28): the matching
+service hands out at most that many generate_image tasks per second to all workers together, so
+adding workers adds concurrency, never quota. Retries go through the same limit.
+
+Adaptation (AIMD, as TCP does): a 429 that gets through anyway (a quota set too high, or shared
+with another application) halves the rate, at most once per `DECREASE_COOLDOWN_S`; every
+`RECOVERY_INTERVAL_S` without a 429 adds a tenth of the configured rate back, up to it. A
+per-day quota 429 pauses the queue (rate 0: nothing is dispatched, nothing is retried, tasks wait
+in Temporal) until Google's daily reset at midnight Pacific time, then the configured rate is
+restored. Every worker runs the same loop; their adjustments are idempotent clamps of one shared
+value, so several workers agree without coordination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.workflowservice.v1 import UpdateTaskQueueConfigRequest
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from kernel import failure_codes
+
+log = logging.getLogger(__name__)
+
+DECREASE_FACTOR = 0.5
+DECREASE_COOLDOWN_S = 5.0
+RECOVERY_INTERVAL_S = 10.0
+RECOVERY_STEP = 0.1  # of the configured rate
+MIN_FRACTION = 0.05  # never below 5% of the configured rate, except a daily-quota pause
+PACIFIC = ZoneInfo("America/Los_Angeles")  # Gemini's per-day quotas reset at midnight Pacific
+
+
+def next_daily_reset(now: datetime) -> datetime:
+    """The next midnight Pacific time after `now` (aware), in UTC."""
+    local = now.astimezone(PACIFIC)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=PACIFIC)
+    return midnight.astimezone(UTC)
+
+
+class QuotaPacer:
+    """The dispatch rate of one model's task queue: configured `images_per_minute`, adapted.
+
+    `rate_per_s` is what this worker last set (the server holds the shared value)."""
+
+    def __init__(self, client: Client, namespace: str, task_queue: str, model: str, images_per_minute: float) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.task_queue = task_queue
+        self.model = model
+        self.target_per_s = images_per_minute / 60.0
+        self.rate_per_s = self.target_per_s
+        self.paused_until: datetime | None = None
+        self._last_decrease = 0.0
+        self._last_limited = 0.0
+        self.adjustments: list[tuple[float, float, str]] = []  # (monotonic time, rate, reason)
+
+    async def _set(self, rate_per_s: float, reason: str) -> None:
+        request = UpdateTaskQueueConfigRequest(
+            namespace=self.namespace,
+            identity=f"render-studio-pacer/{self.model}",
+            task_queue=self.task_queue,
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+        request.update_queue_rate_limit.rate_limit.requests_per_second = rate_per_s
+        request.update_queue_rate_limit.reason = reason[:200]
+        await self.client.workflow_service.update_task_queue_config(request)
+        self.rate_per_s = rate_per_s
+        self.adjustments.append((time.monotonic(), rate_per_s, reason))
+        log.info("model queue %s paced at %.3f calls/s: %s", self.task_queue, rate_per_s, reason)
+
+    async def start(self) -> None:
+        """Set the configured rate (a worker start also lifts a pause whose reset has passed)."""
+        await self._set(self.target_per_s, f"configured: {self.target_per_s * 60:g} images/min")
+
+    async def rate_limited(self) -> None:
+        """A per-minute 429 got through: halve the fleet's rate (at most once per cooldown)."""
+        now = time.monotonic()
+        self._last_limited = now
+        if self.paused_until is not None or now - self._last_decrease < DECREASE_COOLDOWN_S:
+            return
+        self._last_decrease = now
+        slower = max(self.target_per_s * MIN_FRACTION, self.rate_per_s * DECREASE_FACTOR)
+        await self._set(slower, "Gemini answered 429 (per-minute quota): slowing down")
+
+    async def daily_quota_exhausted(self) -> datetime:
+        """Pause the queue until the daily reset; returns the reset time (UTC)."""
+        reset = next_daily_reset(datetime.now(UTC))
+        if self.paused_until is None:
+            self.paused_until = reset
+            log.warning("daily Gemini quota of %s exhausted: model queue paused until %s", self.model, reset)
+            await self._set(0.0, f"daily quota exhausted: paused until {reset.isoformat()}")
+        return reset
+
+    async def recover_forever(self) -> None:
+        """Every RECOVERY_INTERVAL_S: lift an expired pause, or step the rate back up when no 429
+        came in the last interval."""
+        while True:
+            await asyncio.sleep(RECOVERY_INTERVAL_S)
+            with contextlib.suppress(Exception):  # Temporal briefly unreachable: try next round
+                await self._recover_once()
+
+    async def _recover_once(self) -> None:
+        if self.paused_until is not None:
+            if datetime.now(UTC) >= self.paused_until:
+                self.paused_until = None
+                await self._set(self.target_per_s, "daily quota reset: resuming")
+            return
+        quiet = time.monotonic() - self._last_limited >= RECOVERY_INTERVAL_S
+        if quiet and self.rate_per_s < self.target_per_s:
+            faster = min(self.target_per_s, self.rate_per_s + self.target_per_s * RECOVERY_STEP)
+            await self._set(faster, "no 429 for a while: speeding up")
+
+
+class _PacingInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, pacer: QuotaPacer) -> None:
+        super().__init__(next)
+        self._pacer = pacer
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except ApplicationError as err:
+            if err.type == failure_codes.RATE_LIMITED:
+                await self._pacer.rate_limited()
+            elif err.type == failure_codes.QUOTA_EXHAUSTED:
+                reset = await self._pacer.daily_quota_exhausted()
+                # Retryable while paused: the retry waits in the (paused) queue, burning nothing.
+                raise ApplicationError(
+                    f"{err.message}; model calls paused until the daily quota resets at {reset.isoformat()}",
+                    type=failure_codes.QUOTA_PAUSED,
+                    next_retry_delay=timedelta(seconds=60),
+                ) from err
+            raise
+
+
+class PacingInterceptor(Interceptor):
+    """Worker interceptor of a model queue: feeds its activities' 429s to the pacer."""
+
+    def __init__(self, pacer: QuotaPacer) -> None:
+        self._pacer = pacer
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _PacingInbound(next, self._pacer)
