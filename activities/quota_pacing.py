@@ -145,7 +145,7 @@ class _PacingInbound(ActivityInboundInterceptor):
                 raise ApplicationError(
                     f"{err.message}; model calls paused until the daily quota resets at {reset.isoformat()}",
                     type=failure_codes.QUOTA_PAUSED,
-                    next_retry_delay=timedelta(seconds=60),
+                    next_retry_delay=timedelta(seconds=5),
                 ) from err
             raise
 

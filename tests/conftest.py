@@ -11,24 +11,19 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from api.app import create_app
-from api.http_protocol import server_config
 from clients.settings import Settings
 from clients.temporal_client import connect
 from db.session import SessionFactory, create_engine, create_session_factory
-from db.users import create_user
 from gemini_emulator import EmulatorServer
-from studio.embedded_server import EmbeddedServer
 from studio.localstack import LocalStack, StackEndpoints
-from studio.localstack.ports import free_port
 from studio.worker import render_worker
+from tests.helpers import ApiServer, client_as_new_user, serve_api
 
 TASK_DEADLINE_S = 60.0
 
@@ -86,26 +81,11 @@ async def worker(temporal: Client, settings: Settings) -> AsyncIterator[None]:
             await task
 
 
-@dataclass
-class ApiServer:
-    base_url: str
-
-
 @pytest.fixture(scope="session")
 async def api_server(settings: Settings, worker: None) -> AsyncIterator[ApiServer]:
     """The API served by uvicorn on a free loopback port."""
-    port = free_port()
-    server = EmbeddedServer(
-        server_config(create_app(settings), "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=1)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield ApiServer(f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    await task
+    async with serve_api(settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -115,27 +95,17 @@ async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
     await engine.dispose()
 
 
-@contextlib.asynccontextmanager
-async def _client_as_new_user(base_url: str, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
-    async with sessions() as session:
-        _, key = await create_user(session, f"user-{uuid.uuid4().hex[:8]}")
-        await session.commit()
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
-        yield client
-
-
 @pytest.fixture
 async def http(api_server: ApiServer, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client authenticated as a fresh user."""
-    async with _client_as_new_user(api_server.base_url, sessions) as client:
+    async with client_as_new_user(api_server.base_url, sessions) as client:
         yield client
 
 
 @pytest.fixture
 async def other_http(api_server: ApiServer, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client authenticated as a second, unrelated user."""
-    async with _client_as_new_user(api_server.base_url, sessions) as client:
+    async with client_as_new_user(api_server.base_url, sessions) as client:
         yield client
 
 

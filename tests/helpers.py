@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
+
+from api.app import create_app
+from api.http_protocol import server_config
+from clients.settings import Settings
+from db.session import SessionFactory
+from db.users import create_user
+from studio.embedded_server import EmbeddedServer
+from studio.localstack.ports import free_port
 
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
 
@@ -94,3 +105,35 @@ async def insert_task_row(session: AsyncSession, project_id: str, prompt: str) -
     )
     await session.commit()
     return str(task_id), workflow_id_for(task_id)
+
+
+@dataclass
+class ApiServer:
+    base_url: str
+
+
+@contextlib.asynccontextmanager
+async def serve_api(settings: Settings) -> AsyncIterator[ApiServer]:
+    """A new API app for `settings`, served by uvicorn on a free loopback port."""
+    port = free_port()
+    server = EmbeddedServer(
+        server_config(create_app(settings), "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=1)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield ApiServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    await task
+
+
+@contextlib.asynccontextmanager
+async def client_as_new_user(base_url: str, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with sessions() as session:
+        _, key = await create_user(session, f"user-{uuid.uuid4().hex[:8]}")
+        await session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+        yield client

@@ -1,0 +1,182 @@
+"""The model quota is shared: paced for the whole fleet, fairly between projects, interactive
+before batch, slowed by a 429 and paused (not retried) by a per-day quota.
+
+Each test runs its own task queue with a fleet of two worker processes' worth of workers
+(two `WorkerGroup`s) and its own API app, against the session's Temporal, Postgres, S3 and
+Gemini emulator. Pacing is the model queue's server-side dispatch rate, so what is asserted is
+what the emulator saw: when each model call arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.runtime import Runtime, TelemetryConfig
+
+from clients.settings import Settings
+from clients.temporal_client import connect
+from db.session import SessionFactory
+from gemini_emulator import EmulatorServer
+from kernel.catalog import DEFAULT_MODEL as MODEL
+from kernel.contract import model_task_queue
+from studio.worker import WorkerGroup, render_worker
+from tests.helpers import client_as_new_user, create_project, create_task, serve_api, wait_for_task
+
+
+@dataclass
+class Fleet:
+    http: httpx.AsyncClient
+    settings: Settings
+    groups: list[WorkerGroup]
+
+    @property
+    def model_queue(self) -> str:
+        return model_task_queue(self.settings.temporal_task_queue, MODEL)
+
+
+@contextlib.asynccontextmanager
+async def fleet(
+    temporal: Client, settings: Settings, sessions: SessionFactory, images_per_minute: float
+) -> AsyncIterator[Fleet]:
+    """Two workers and an API on a fresh task queue paced at `images_per_minute`."""
+    paced = settings.model_copy(
+        update={"temporal_task_queue": f"paced-{uuid.uuid4().hex[:8]}", "gemini_images_per_minute": images_per_minute}
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        # Two worker processes' worth: each has its own client and SDK runtime, as processes do
+        # (one runtime refuses two workers on one task queue).
+        clients = [await connect(paced, runtime=Runtime(telemetry=TelemetryConfig())) for _ in range(2)]
+        groups = [await stack.enter_async_context(render_worker(c, paced)) for c in clients]
+        runs = [asyncio.create_task(g.run()) for g in groups]
+        api = await stack.enter_async_context(serve_api(paced))
+        http = await stack.enter_async_context(client_as_new_user(api.base_url, sessions))
+        try:
+            yield Fleet(http, paced, groups)
+        finally:
+            await asyncio.gather(*(g.shutdown() for g in groups))
+            await asyncio.gather(*runs, return_exceptions=True)
+
+
+async def _queue_rate(temporal: Client, queue: str) -> float:
+    described = await temporal.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_config=True,
+        )
+    )
+    return float(described.config.queue_rate_limit.rate_limit.requests_per_second)
+
+
+async def test_two_workers_together_keep_to_the_quota(
+    temporal: Client, settings: Settings, sessions: SessionFactory, emulator: EmulatorServer, token: str
+) -> None:
+    async with fleet(temporal, settings, sessions, images_per_minute=60) as f:
+        project = await create_project(f.http)
+        created = [await create_task(f.http, project, prompt=f"a lamp {i} {token}") for i in range(10)]
+        for task in created:
+            assert (await wait_for_task(f.http, task["id"]))["status"] == "succeeded"
+
+    arrivals = sorted(call.at for call in emulator.calls(token))
+    assert len(arrivals) == 10
+    # 60 images/min = 1 per second for both workers together; the server's token bucket lets a
+    # burst of at most a few through at once. Unpaced, the ten calls arrive within a second.
+    assert arrivals[-1] - arrivals[0] >= 6.0, arrivals
+
+
+async def test_a_small_project_is_served_while_a_big_batch_waits(
+    temporal: Client, settings: Settings, sessions: SessionFactory, emulator: EmulatorServer, token: str
+) -> None:
+    async with fleet(temporal, settings, sessions, images_per_minute=60) as f:
+        big, small = await create_project(f.http, "big"), await create_project(f.http, "small")
+        batch = await asyncio.gather(*(create_task(f.http, big, prompt=f"big {i} {token}") for i in range(16)))
+        submitted = time.time()
+        single = await create_task(f.http, small, prompt=f"small one {token}")
+        assert (await wait_for_task(f.http, single["id"]))["status"] == "succeeded"
+        for task in batch:
+            await wait_for_task(f.http, task["id"])
+
+    _assert_served_ahead_of_backlog(emulator, token, "small one", submitted)
+
+
+def _assert_served_ahead_of_backlog(emulator: EmulatorServer, token: str, marker: str, submitted: float) -> None:
+    """The `marker` call came within a few dispatch slots of its submission (its workflow first
+    runs two short activities, and the server's matcher holds a few tasks in hand), while calls
+    of the earlier backlog were still waiting: first come, first served would have served the
+    whole backlog first."""
+    calls = emulator.calls(token)
+    mine = next(c.at for c in calls if marker in c.prompt)
+    others = [c.at for c in calls if marker not in c.prompt]
+    assert sum(1 for at in others if submitted <= at < mine) <= 6, (submitted, mine, sorted(others))
+    assert sum(1 for at in others if at > mine) >= 3, (mine, sorted(others))
+
+
+async def test_interactive_tasks_go_before_batch_ones(
+    temporal: Client, settings: Settings, sessions: SessionFactory, emulator: EmulatorServer, token: str
+) -> None:
+    async with fleet(temporal, settings, sessions, images_per_minute=60) as f:
+        project = await create_project(f.http)
+        batch = await asyncio.gather(
+            *(create_task(f.http, project, prompt=f"later {i} {token}", priority="batch") for i in range(16))
+        )
+        submitted = time.time()
+        urgent = await create_task(f.http, project, prompt=f"urgent {token}")
+        assert urgent["parameters"]["priority"] == "interactive"
+        await wait_for_task(f.http, urgent["id"])
+        for task in batch:
+            await wait_for_task(f.http, task["id"])
+
+    _assert_served_ahead_of_backlog(emulator, token, "urgent", submitted)
+
+
+async def test_a_429_slows_the_fleet_down(
+    temporal: Client, settings: Settings, sessions: SessionFactory, emulator: EmulatorServer, token: str
+) -> None:
+    emulator.script(token, [{"kind": "rate_limit", "retry_delay_s": 1}])
+    async with fleet(temporal, settings, sessions, images_per_minute=600) as f:
+        assert await _queue_rate(temporal, f.model_queue) == pytest.approx(10.0)
+        project = await create_project(f.http)
+        task = await create_task(f.http, project, prompt=f"a door {token}")
+        assert (await wait_for_task(f.http, task["id"]))["status"] == "succeeded"
+        assert await _queue_rate(temporal, f.model_queue) == pytest.approx(5.0)  # halved, fleet-wide
+
+
+async def test_a_daily_quota_pauses_the_model_queue_instead_of_burning_retries(
+    temporal: Client, settings: Settings, sessions: SessionFactory, emulator: EmulatorServer, token: str
+) -> None:
+    emulator.script(f"first {token}", [{"kind": "rate_limit", "per_day": True}])
+    async with fleet(temporal, settings, sessions, images_per_minute=600) as f:
+        project = await create_project(f.http)
+        first = await create_task(f.http, project, prompt=f"first {token}")
+        waiting = await wait_for_task(f.http, first["id"], statuses={"running"})
+        for _ in range(60):
+            waiting = (await f.http.get(f"/api/v1/tasks/{first['id']}")).json()
+            if waiting["variations"][0].get("retry"):
+                break
+            await asyncio.sleep(0.25)
+        retry = waiting["variations"][0]["retry"]
+        assert retry, waiting
+        assert retry["code"] == "quota_exhausted"
+        assert "paused until the daily quota resets" in retry["message"]
+        assert await _queue_rate(temporal, f.model_queue) == 0.0
+        later = await create_task(f.http, project, prompt=f"second {token}")
+        await asyncio.sleep(3)
+        assert [c.outcome for c in emulator.calls(token)] == ["rate_limit"]  # one call, no retries
+        assert (await f.http.get(f"/api/v1/tasks/{later['id']}")).json()["status"] in ("queued", "running")
+
+        # The reset comes (a worker start sets the configured rate): both finish.
+        await next(p for p in f.groups[0].pacers if p.model == MODEL).start()
+        for task in (first, later):
+            assert (await wait_for_task(f.http, task["id"]))["status"] == "succeeded"
