@@ -8,12 +8,12 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from db.assets import set_states, upsert_asset_for
+from db.assets import delete_assets, set_states, upsert_asset_for
 from db.error_kinds import classify_db_error
 from db.session import SessionFactory
 from db.tasks import insert_task_for
 from kernel import failure_codes
-from kernel.payloads import AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
+from kernel.payloads import AssetIdsInput, AssetStatesInput, RecordAssetsInput, RecordAssetsResult, RenderTaskInput
 
 
 class RecordActivities:
@@ -52,6 +52,13 @@ class RecordActivities:
                     f"the task cannot be stored: {info.message}", type=failure_codes.INVALID_REQUEST, non_retryable=True
                 ) from None  # the driver's exception repeats the offending value
             raise
+
+    @activity.defn(name="delete_assets")
+    async def delete_assets(self, inp: AssetIdsInput) -> None:
+        """Remove the rows of a canceled task's recorded assets (their objects are discarded by
+        `discard_task_objects`); idempotent."""
+        async with self._sessions() as session, session.begin():
+            await delete_assets(session, [uuid.UUID(a) for a in inp.asset_ids])
 
     @activity.defn(name="set_asset_states")
     async def set_asset_states(self, inp: AssetStatesInput) -> None:

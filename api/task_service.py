@@ -12,6 +12,7 @@ the original task, or 422 when its body differs from the one that created the ta
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -257,15 +258,27 @@ async def cancel_task(client: Client, workflow_id: str) -> None:
 
 async def review_task(client: Client, workflow_id: str, winner: uuid.UUID) -> ReviewOutcome:
     """Send the `review` Update. Raises Conflict (409) when the task is not awaiting a review
-    or was already decided, InvalidInput (422) for an asset that is not one of its variations."""
+    or was already decided, InvalidInput (422) for an asset that is not one of its variations,
+    DependencyUnavailable (503) when no worker answers within REVIEW_RPC_TIMEOUT.
+
+    An Update needs a live worker; without one the SDK waits indefinitely. The stage search
+    attribute (no worker needed) turns away tasks that are not awaiting a review, and the wait
+    for the rest is bounded."""
     handle = client.get_workflow_handle(workflow_id)
+    description = await handle.describe()
+    stage = description.typed_search_attributes.get(RENDER_STAGE)
+    if description.status != WorkflowExecutionStatus.RUNNING or stage != "awaiting_review":
+        raise Conflict(f"the task is not awaiting a review (stage {stage or 'queued'})")
     try:
-        return await handle.execute_update(
-            REVIEW_UPDATE,
-            ReviewDecision(winner_asset_id=str(winner)),
-            result_type=ReviewOutcome,
-            rpc_timeout=REVIEW_RPC_TIMEOUT,
-        )
+        async with asyncio.timeout(REVIEW_RPC_TIMEOUT.total_seconds()):
+            return await handle.execute_update(
+                REVIEW_UPDATE,
+                ReviewDecision(winner_asset_id=str(winner)),
+                result_type=ReviewOutcome,
+                rpc_timeout=REVIEW_RPC_TIMEOUT,
+            )
+    except TimeoutError as err:
+        raise DependencyUnavailable("the task's worker did not answer the review; retry shortly") from err
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)

@@ -105,7 +105,12 @@ async def get_public_asset(session: AsyncSession, asset_id: uuid.UUID) -> Render
 
 async def delete_asset(session: AsyncSession, asset_id: uuid.UUID) -> None:
     """Remove the row (its lineage edges go with it). The caller commits."""
-    await session.execute(delete(RenderedAsset).where(RenderedAsset.id == asset_id))
+    await delete_assets(session, [asset_id])
+
+
+async def delete_assets(session: AsyncSession, asset_ids: list[uuid.UUID]) -> None:
+    """Remove the rows (idempotent; lineage edges go with them). The caller commits."""
+    await session.execute(delete(RenderedAsset).where(RenderedAsset.id.in_(asset_ids)))
 
 
 async def link_parents(session: AsyncSession, asset_id: uuid.UUID, parent_ids: list[uuid.UUID]) -> None:

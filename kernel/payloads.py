@@ -62,6 +62,12 @@ class ReviewOutcome(BaseModel):
     archived: list[str]
 
 
+class AssetIdsInput(BaseModel):
+    """Input of `delete_assets`: rows to remove."""
+
+    asset_ids: list[str] = Field(default_factory=list)
+
+
 class AssetStatesInput(BaseModel):
     """Input of `set_asset_states`."""
 

@@ -73,3 +73,34 @@ async def test_review_needs_variations_and_a_waiting_task(http: httpx.AsyncClien
 
     assert single.status_code == 422
     assert late.status_code == 409
+
+
+async def test_canceling_while_awaiting_review_removes_the_assets_with_their_images(
+    http: httpx.AsyncClient, token: str
+) -> None:
+    project_id = await create_project(http)
+    created = await create_task(http, project_id, prompt=f"never mind {token}", n=2, review=True)
+    task = await _awaiting_review(http, created["id"])
+    asset_ids = [v["asset_id"] for v in task["variations"]]
+    public = await http.patch(f"/api/v1/rendered-assets/{asset_ids[0]}", json={"visibility": "public"})
+    assert public.status_code == 200
+
+    assert (await http.post(f"/api/v1/tasks/{created['id']}/cancel")).status_code == 202
+    assert (await wait_for_task(http, created["id"]))["status"] == "canceled"
+
+    listed = await http.get(f"/api/v1/projects/{project_id}/rendered-assets", params={"task_id": created["id"]})
+    assert listed.json()["items"] == []  # no row left pointing at a deleted image
+    for asset_id in asset_ids:
+        assert (await http.get(f"/api/v1/rendered-assets/{asset_id}")).status_code == 404
+        assert (await http.get(f"/api/v1/public/assets/{asset_id}")).status_code == 404
+
+
+async def test_a_review_of_a_task_not_awaiting_one_is_409_at_once(http: httpx.AsyncClient, token: str) -> None:
+    project_id = await create_project(http)
+    created = await create_task(http, project_id, prompt=f"too early {token}", n=2, review=True)
+    started = time.monotonic()
+    early = await http.post(
+        f"/api/v1/tasks/{created['id']}/review", json={"winner": "00000000-0000-0000-0000-000000000001"}
+    )
+    assert early.status_code == 409, early.text
+    assert time.monotonic() - started < 5

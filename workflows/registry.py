@@ -32,5 +32,6 @@ def activities(
         storage.discard_task_objects,
         records.record_assets,
         records.set_asset_states,
+        records.delete_assets,
         webhooks.deliver_webhook,
     ]

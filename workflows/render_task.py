@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.storage import StorageActivities
     from kernel.contract import PROGRESS_QUERY, RENDER_TASK_WORKFLOW, REVIEW_UPDATE
     from kernel.payloads import (
+        AssetIdsInput,
         AssetStatesInput,
         BuildPromptInput,
         RecordAssetsInput,
@@ -45,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Patch id of the second version: ensure_task_row, activity ids `generate-<i>`, cancel cleanup.
 V2 = "v2-task-row-activity-ids-cancel-cleanup"
+# Patch id of the fourth version: a task canceled after recording its assets deletes their rows.
+V4_CANCEL_DELETES_ROWS = "v4-cancel-deletes-recorded-assets"
 
 
 @workflow.defn(name=RENDER_TASK_WORKFLOW)
@@ -118,6 +121,15 @@ class RenderTaskWorkflow:
         except asyncio.CancelledError:
             if self._v2:
                 self._progress.stage = "canceled"
+                if self._asset_ids and workflow.patched(V4_CANCEL_DELETES_ROWS):
+                    # Canceled while awaiting its review: the rows go with the discarded images.
+                    await workflow.execute_activity_method(
+                        RecordActivities.delete_assets,
+                        AssetIdsInput(asset_ids=self._asset_ids),
+                        start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+                        schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+                        retry_policy=retry_policies.DURABLE_RETRY,
+                    )
                 await workflow.execute_activity_method(
                     StorageActivities.discard_task_objects,
                     TaskObjectsInput(project_id=inp.project_id, task_id=inp.task_id),

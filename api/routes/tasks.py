@@ -132,7 +132,10 @@ async def review_task(
     "/tasks/{task_id}/retry",
     status_code=202,
     response_model=TaskPublic,
-    responses=responses(401, 404, 409, 422, 429, 503),
+    responses={
+        200: {"model": TaskPublic, "description": "the retry this Idempotency-Key already created"},
+        **responses(401, 404, 409, 422, 429, 503),
+    },
 )
 async def retry_task(
     task_id: uuid.UUID,
