@@ -6,6 +6,7 @@ Expected errors never surface as 500: bad input is a 4xx, a dependency outage is
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
@@ -96,6 +97,13 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse} for status in statuses}
 
 
+def validation_message(errors: Sequence[Any]) -> str:
+    """`field.path: what is wrong` for the first of pydantic's errors."""
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return f"{where}: {first.get('msg', 'invalid input')}" if where else str(first.get("msg", "invalid input"))
+
+
 def allowed_methods(request: Request) -> list[str]:
     """The HTTP methods some route of the app serves at the request's path."""
     allowed = []
@@ -119,9 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid input')}" if where else str(first.get("msg", "invalid input"))
+        message = validation_message(errors)
         details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
         return JSONResponse(_body("invalid_request", message, details), status_code=422)
 

@@ -1,48 +1,88 @@
-"""Limits that protect the bill, all checked before any workflow starts:
-a per-user rate of task creation and a per-project daily image quota (both in Postgres, keyed
-by the authenticated user and project, never by a client-supplied header)."""
+"""Limits that protect the bill, all checked before any workflow starts: a per-user token
+bucket of task creations and a per-project daily image quota, both counters in Postgres keyed
+by the authenticated user and project (never by a client-supplied header), each one upsert on
+one row, so a creation costs O(1) however busy the day.
+
+The quota is *reserved* in its own short transaction, committed at once, and given back if the
+task is then not created: no lock is held across the Temporal start, so creations of one
+project run in parallel. An API process that dies between reserving and creating leaves the
+reservation counted (conservative: the day's quota is short by those images).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.error_responses import TooManyRequests
+from api.error_responses import InvalidInput, TooManyRequests
 from clients.settings import Settings
 from db.models import Project, User
-from db.usage import count_in_window, images_requested_today, lock_project, minute_window, seconds_until_next_utc_day
+from db.session import SessionFactory
+from db.usage import (
+    release_daily_images,
+    reserve_daily_images,
+    seconds_until_next_utc_day,
+    take_creation_tokens,
+    utc_day,
+)
 
 
-async def enforce_creation_rate(session: AsyncSession, user: User, settings: Settings) -> None:
-    """Count this creation attempt and commit the count (it stands even if the creation fails
-    later); raises TooManyRequests (429, Retry-After) past TASK_CREATE_RATE_PER_MINUTE in the
-    current minute. Uses the request's own session: one pooled connection per request, so a
-    burst of requests cannot exhaust the pool waiting for second connections."""
-    now = datetime.now(UTC)
-    window = minute_window(now)
-    count = await count_in_window(session, user.id, window)
+async def enforce_creation_rate(session: AsyncSession, user: User, settings: Settings, cost: int = 1) -> None:
+    """Take `cost` creations from the user's token bucket (TASK_CREATE_BURST at once, refilled
+    at TASK_CREATE_RATE_PER_MINUTE) and commit (the attempt counts even if the creation then
+    fails). Raises TooManyRequests (429, Retry-After) when the bucket is short, InvalidInput
+    (422) for a batch larger than the whole bucket."""
+    if cost > settings.task_create_burst:
+        raise InvalidInput(f"at most {settings.task_create_burst} tasks can be created at once")
+    wait_s = await take_creation_tokens(
+        session, user.id, cost, settings.task_create_rate_per_minute / 60.0, settings.task_create_burst
+    )
     await session.commit()
-    if count > settings.task_create_rate_per_minute:
-        retry_after = max(1, 60 - now.second)
+    if wait_s > 0:
         raise TooManyRequests(
-            f"rate limit: at most {settings.task_create_rate_per_minute} task creations per minute",
-            retry_after_s=retry_after,
+            f"rate limit: {settings.task_create_burst} task creations at once, then "
+            f"{settings.task_create_rate_per_minute} per minute",
+            retry_after_s=max(1, math.ceil(wait_s)),
             code="rate_limited",
         )
 
 
-async def enforce_daily_quota(session: AsyncSession, project: Project, n: int, settings: Settings) -> None:
-    """Lock the project row and check today's images plus `n` against its daily quota
-    (project.daily_image_quota, else DAILY_IMAGE_QUOTA); raises TooManyRequests (429) past it.
-    The lock is held until the caller's transaction ends, so concurrent creations queue."""
-    await lock_project(session, project.id)
+@dataclass
+class ImageReservation:
+    """`n` images counted against a project's quota for `day`; `release()` gives them back."""
+
+    sessions: SessionFactory
+    project_id: uuid.UUID
+    day: date
+    n: int
+    released: bool = False
+
+    async def release(self) -> None:
+        """Give the images back (idempotent)."""
+        if not self.released:
+            async with self.sessions() as session, session.begin():
+                await release_daily_images(session, self.project_id, self.day, self.n)
+            self.released = True
+
+
+async def reserve_daily_images_or_429(
+    sessions: SessionFactory, project: Project, n: int, settings: Settings
+) -> ImageReservation:
+    """Count `n` images against the project's daily quota (project.daily_image_quota, else
+    DAILY_IMAGE_QUOTA) in a transaction of its own; raises TooManyRequests (429
+    `quota_exceeded`, Retry-After until 00:00 UTC) when they do not fit."""
     quota = project.daily_image_quota if project.daily_image_quota is not None else settings.daily_image_quota
     now = datetime.now(UTC)
-    used = await images_requested_today(session, project.id, now)
-    if used + n > quota:
+    async with sessions() as session, session.begin():
+        reserved, used = await reserve_daily_images(session, project.id, utc_day(now), n, quota)
+    if not reserved:
         raise TooManyRequests(
             f"daily image quota of project reached: {used} of {quota} images used today (UTC), {n} requested",
             retry_after_s=seconds_until_next_utc_day(now),
             code="quota_exceeded",
         )
+    return ImageReservation(sessions, project.id, utc_day(now), n)

@@ -249,3 +249,42 @@ class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     winner: uuid.UUID
+
+
+MAX_BATCH_TASKS = 100
+
+
+class TaskBatchCreate(BaseModel):
+    """Up to MAX_BATCH_TASKS task bodies (each a TaskCreate, plus its own optional
+    `idempotency_key`). Items are validated one by one: a bad item is reported in its place and
+    the others are still created."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_TASKS,
+        json_schema_extra={
+            "items": {
+                "allOf": [{"$ref": "#/components/schemas/TaskCreate"}],
+                "properties": {"idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200}},
+            }
+        },
+    )
+
+
+class TaskBatchItemResult(BaseModel):
+    """One item's outcome, in request order: `status` is what a single creation would have
+    answered (202 created, 200 found by its idempotency key, 4xx/503 refused), with the task or
+    the error."""
+
+    index: int
+    status: int
+    task: TaskPublic | None = None
+    error: TaskError | None = None
+
+
+class TaskBatchResult(BaseModel):
+    """The outcome of every item of a batch."""
+
+    items: list[TaskBatchItemResult]

@@ -19,13 +19,20 @@ from api.task_service import Created, RetryOf, create_task
 from api.task_status import describe_task
 from clients.settings import Settings
 from db.models import Project, Task
+from db.session import SessionFactory
 from kernel.object_keys import staging_key
 
 RETRYABLE = {"failed", "canceled", "timed_out", "terminated"}
 
 
 async def retry_task(
-    session: AsyncSession, client: Client, settings: Settings, project: Project, task: Task, key: str | None
+    session: AsyncSession,
+    sessions: SessionFactory,
+    client: Client,
+    settings: Settings,
+    project: Project,
+    task: Task,
+    key: str | None,
 ) -> Created:
     """Create the retry task. Raises Conflict (409) when the task is running, or succeeded with
     every variation delivered."""
@@ -55,4 +62,5 @@ async def retry_task(
         review_timeout_s=params.get("review_timeout_s") if params.get("review") and len(redo) > 1 else None,
     )
     reuse: list[str | None] = [staging_key(str(task.project_id), str(task.id), i) for i in redo]
-    return await create_task(session, client, settings, project.owner_id, project, body, key, RetryOf(task.id, reuse))
+    retry_of = RetryOf(task.id, reuse)
+    return await create_task(session, sessions, client, settings, project.owner_id, project, body, key, retry_of)

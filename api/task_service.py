@@ -29,12 +29,13 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.error_responses import Conflict, DependencyUnavailable, InvalidInput
-from api.limits import enforce_daily_quota
+from api.limits import reserve_daily_images_or_429
 from api.schemas import TaskCreate
 from clients.settings import Settings
 from db.assets import assets_in_project
 from db.error_kinds import classify_db_error
 from db.models import Project, Task
+from db.session import SessionFactory
 from db.tasks import get_task, insert_task_for
 from kernel.contract import RENDER_TASK_WORKFLOW, REVIEW_UPDATE, task_id_for_idempotency_key, workflow_id_for
 from kernel.payloads import (
@@ -170,7 +171,7 @@ async def _insert_row(session: AsyncSession, client: Client, inp: RenderTaskInpu
     except DBAPIError as exc:
         if not started_here or classify_db_error(exc).kind == "unavailable":
             raise
-        await session.rollback()
+        # The caller's transaction (or a batch item's savepoint) is rolled back by the caller.
         handle = client.get_workflow_handle(workflow_id_for(uuid.UUID(inp.task_id)))
         reason = f"task row refused by the database: {classify_db_error(exc).message}"
         with contextlib.suppress(RPCError):  # already finished (its row insert failed first)
@@ -181,6 +182,8 @@ async def _insert_row(session: AsyncSession, client: Client, inp: RenderTaskInpu
 
 async def _references(session: AsyncSession, project: Project, body: TaskCreate) -> list[ReferenceImage]:
     """The reference assets, which must belong to the same project; raises InvalidInput (422)."""
+    if not body.reference_asset_ids:
+        return []
     found = {a.id: a for a in await assets_in_project(session, project.id, body.reference_asset_ids)}
     missing = [str(a) for a in body.reference_asset_ids if a not in found]
     if missing:
@@ -193,6 +196,7 @@ async def _references(session: AsyncSession, project: Project, body: TaskCreate)
 
 async def create_task(
     session: AsyncSession,
+    sessions: SessionFactory,
     client: Client,
     settings: Settings,
     owner_id: uuid.UUID,
@@ -210,12 +214,18 @@ async def create_task(
     if existing is None:
         # A replay of a known key skips all of this: no DNS lookup, no reference query.
         inp = await _new_task_input(session, settings, task_id, project, body, idempotency_key, retry_of)
-        await enforce_daily_quota(session, project, body.n, settings)  # holds the project lock
-        created = await _start(client, settings, inp, owner_id)
-        # On a duplicate start the running workflow's own input is the truth, not this body.
-        await _insert_row(
-            session, client, inp if created else await _started_input(client, workflow_id_for(task_id)), created
-        )
+        reservation = await reserve_daily_images_or_429(sessions, project, body.n, settings)
+        try:
+            created = await _start(client, settings, inp, owner_id)
+            # On a duplicate start the running workflow's own input is the truth, not this body.
+            await _insert_row(
+                session, client, inp if created else await _started_input(client, workflow_id_for(task_id)), created
+            )
+        except BaseException:
+            await reservation.release()
+            raise
+        if not created:  # a concurrent request with the same key started it and counted it
+            await reservation.release()
         existing = await get_task(session, task_id)
         if existing is None:
             raise DependencyUnavailable("task row could not be read back; retry shortly")

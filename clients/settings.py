@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     gemini_images_per_minute: float = Field(60.0, gt=0)
     # Model calls one worker runs at once (per model queue); the fleet's is this x workers.
     gemini_max_concurrent_calls: int = Field(16, ge=1)
+    # Resident memory one worker process may use, in MB: model calls (per model queue) are capped
+    # further so that their images fit (activities/memory_budget.py, docs/decisions.md).
+    worker_memory_budget_mb: int = Field(1536, ge=64)
+    # Memory one in-flight 4K model answer holds in a worker while it is parsed, verified and
+    # staged, in MB (measured ~50); smaller images cost less in proportion to their pixels.
+    worker_image_memory_mb: int = Field(64, ge=1)
 
     # Overall deadline of one task (all retries included), in seconds.
     task_deadline_s: float = Field(900.0, gt=0)
@@ -80,7 +86,10 @@ class Settings(BaseSettings):
     review_expiry_action: Literal["approve_first", "archive_all", "keep_drafts"] = "approve_first"
 
     # Limits (checked before any workflow starts).
-    task_create_rate_per_minute: int = Field(60, ge=1)
+    # Task creations per user: a token bucket of TASK_CREATE_BURST, refilled at this rate, so a
+    # 1,000-task catalogue job goes through at once and a runaway client is still bounded.
+    task_create_rate_per_minute: int = Field(600, ge=1)
+    task_create_burst: int = Field(1000, ge=1)
     daily_image_quota: int = Field(1000, ge=0)  # per project, unless the project sets its own
     max_body_bytes: int = Field(65536, ge=1024)
     # Failed API key lookups allowed per minute from one client address / against one key

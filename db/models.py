@@ -6,12 +6,14 @@ Tasks have no status column: a task's status is derived from its Temporal workfl
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -134,11 +136,21 @@ class AssetParent(Base):
     )
 
 
-class RateLimitWindow(Base):
-    """Task creations of one user in one fixed window (one minute)."""
+class CreationBucket(Base):
+    """A user's token bucket of task creations: `tokens` at `updated_at`, refilled over time."""
 
-    __tablename__ = "rate_limit_windows"
+    __tablename__ = "creation_buckets"
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, nullable=False)
+    tokens: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ProjectDailyImages(Base):
+    """Images requested by a project's tasks on one UTC day: the daily quota's O(1) counter."""
+
+    __tablename__ = "project_daily_images"
+
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    images: Mapped[int] = mapped_column(Integer, nullable=False)

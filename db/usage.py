@@ -1,45 +1,88 @@
-"""Usage counters behind the API's limits, kept in Postgres so every API replica shares them."""
+"""Usage counters behind the API's limits, kept in Postgres so every API replica shares them.
+Each is one statement on one row: O(1) per creation, whatever the day's volume."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Project, RateLimitWindow, Task
+from db.models import CreationBucket, ProjectDailyImages
 
 
-def minute_window(now: datetime) -> datetime:
-    """Start of the fixed one-minute window holding `now`."""
-    return now.replace(second=0, microsecond=0)
+def utc_day(now: datetime) -> date:
+    """The UTC calendar day of `now`."""
+    return now.astimezone(UTC).date()
 
 
-async def count_in_window(session: AsyncSession, user_id: uuid.UUID, window_start: datetime) -> int:
-    """Add one to the user's counter for this window and return the new count. The caller commits."""
+async def reserve_daily_images(
+    session: AsyncSession, project_id: uuid.UUID, day: date, n: int, quota: int
+) -> tuple[bool, int]:
+    """Add `n` to the project's images of `day` unless that would pass `quota`; returns
+    (reserved, images counted for the day afterwards). One upsert; the caller commits (at once:
+    the row stays locked until then)."""
+    if n > quota:
+        return False, await images_of_day(session, project_id, day)
     stmt = (
-        insert(RateLimitWindow)
-        .values(user_id=user_id, window_start=window_start, count=1)
-        .on_conflict_do_update(index_elements=["user_id", "window_start"], set_={"count": RateLimitWindow.count + 1})
-        .returning(RateLimitWindow.count)
+        insert(ProjectDailyImages)
+        .values(project_id=project_id, day=day, images=n)
+        .on_conflict_do_update(
+            index_elements=["project_id", "day"],
+            set_={"images": ProjectDailyImages.images + n},
+            where=ProjectDailyImages.images + n <= quota,
+        )
+        .returning(ProjectDailyImages.images)
     )
-    return int((await session.execute(stmt)).scalar_one())
+    total = (await session.execute(stmt)).scalar_one_or_none()
+    if total is None:
+        return False, await images_of_day(session, project_id, day)
+    return True, int(total)
 
 
-async def lock_project(session: AsyncSession, project_id: uuid.UUID) -> None:
-    """Row-lock the project until the transaction ends, serialising quota checks per project."""
-    await session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
-
-
-async def images_requested_today(session: AsyncSession, project_id: uuid.UUID, now: datetime) -> int:
-    """Images (sum of `n`) of the project's tasks created since 00:00 UTC today."""
-    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    stmt = select(func.coalesce(func.sum(Task.parameters["n"].astext.cast(Integer)), 0)).where(
-        Task.project_id == project_id, Task.created_at >= day_start
+async def release_daily_images(session: AsyncSession, project_id: uuid.UUID, day: date, n: int) -> None:
+    """Give back a reservation whose task was not created. The caller commits."""
+    await session.execute(
+        update(ProjectDailyImages)
+        .where(ProjectDailyImages.project_id == project_id, ProjectDailyImages.day == day)
+        .values(images=func.greatest(0, ProjectDailyImages.images - n))
     )
-    return int((await session.execute(stmt)).scalar_one())
+
+
+async def images_of_day(session: AsyncSession, project_id: uuid.UUID, day: date) -> int:
+    """Images counted for the project on `day` (0 when none)."""
+    stmt = select(ProjectDailyImages.images).where(
+        ProjectDailyImages.project_id == project_id, ProjectDailyImages.day == day
+    )
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+
+
+async def take_creation_tokens(
+    session: AsyncSession, user_id: uuid.UUID, cost: int, per_second: float, burst: int
+) -> float:
+    """Take `cost` tokens from the user's bucket (refilled at `per_second` up to `burst`);
+    returns 0 when taken, else the seconds until enough tokens will be there. One upsert, by the
+    database's clock; the caller commits."""
+    if cost > burst:
+        return float("inf")
+    elapsed = func.extract("epoch", func.now() - CreationBucket.updated_at)
+    refilled = func.least(float(burst), CreationBucket.tokens + elapsed * per_second)
+    stmt = (
+        insert(CreationBucket)
+        .values(user_id=user_id, tokens=float(burst - cost), updated_at=func.now())
+        .on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={"tokens": refilled - cost, "updated_at": func.now()},
+            where=refilled >= cost,
+        )
+        .returning(CreationBucket.tokens)
+    )
+    if (await session.execute(stmt)).scalar_one_or_none() is not None:
+        return 0.0
+    available = (await session.execute(select(refilled).where(CreationBucket.user_id == user_id))).scalar_one()
+    return max(0.0, (cost - float(available)) / per_second)
 
 
 def seconds_until_next_utc_day(now: datetime) -> int:

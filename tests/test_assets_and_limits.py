@@ -90,8 +90,9 @@ async def test_lists_filter_by_status_state_type_and_created_range(
 
 @pytest.fixture
 async def strict_api(settings: Settings, sessions: SessionFactory) -> AsyncIterator[httpx.AsyncClient]:
-    """The real API with tight limits: 3 creations a minute, 8 KiB bodies."""
-    app = create_app(settings.model_copy(update={"task_create_rate_per_minute": 3, "max_body_bytes": 8192}))
+    """The real API with tight limits: a bucket of 3 creations refilled at 3 a minute, 8 KiB bodies."""
+    limits = {"task_create_burst": 3, "task_create_rate_per_minute": 3, "max_body_bytes": 8192}
+    app = create_app(settings.model_copy(update=limits))
     async with sessions() as session:
         _, key = await create_user(session, "limited")
         await session.commit()

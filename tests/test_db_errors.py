@@ -84,7 +84,9 @@ async def test_a_task_row_postgres_refuses_terminates_the_workflow_it_started(
     )
     async with sessions() as session:
         with pytest.raises(DBAPIError) as err:
-            await create_task(session, temporal, settings, project.owner_id, project, body, idempotency_key="nul")
+            await create_task(
+                session, sessions, temporal, settings, project.owner_id, project, body, idempotency_key="nul"
+            )
         assert classify_db_error(err.value).kind == "invalid"
 
     task_id = task_id_for_idempotency_key(project.owner_id, "nul")

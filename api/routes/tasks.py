@@ -7,12 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from api import task_retry, task_service
+from api import task_batch, task_retry, task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_project_or_404, owned_task_or_404
 from api.error_responses import InvalidInput, responses
 from api.fields import LimitQuery, Timestamp
 from api.limits import enforce_creation_rate
-from api.schemas import DerivedStatus, Page, ReviewCreate, TaskCreate, TaskPublic, TaskStatus
+from api.schemas import (
+    DerivedStatus,
+    Page,
+    ReviewCreate,
+    TaskBatchCreate,
+    TaskBatchResult,
+    TaskCreate,
+    TaskPublic,
+    TaskStatus,
+)
 from api.task_status import describe_task, list_task_statuses, workflow_ids_with_status
 from api.task_view import task_public
 from db.pagination import InvalidCursor
@@ -57,13 +66,30 @@ async def create_task(
     project = await owned_project_or_404(session, user, project_id)
     await enforce_creation_rate(session, user, resources.settings)
     result = await task_service.create_task(
-        session, resources.temporal, resources.settings, user.id, project, body, idempotency_key
+        session, resources.sessions, resources.temporal, resources.settings, user.id, project, body, idempotency_key
     )
     if not result.created:
         response.status_code = 200
         derived = await describe_task(resources.temporal, result.task.workflow_id, resources.terminal_statuses)
         return task_public(result.task, derived, resources.settings)
     return task_public(result.task, DerivedStatus(status="queued", stage="queued"), resources.settings)
+
+
+@router.post(
+    "/projects/{project_id}/tasks:batch",
+    response_model=TaskBatchResult,
+    responses=responses(401, 404, 413, 422, 429, 503),
+)
+async def create_tasks_batch(
+    project_id: uuid.UUID, body: TaskBatchCreate, session: SessionDep, user: CurrentUser, resources: ResourcesDep
+) -> TaskBatchResult:
+    """Create up to 100 tasks in one call (a catalogue job). Each item is a task body with an
+    optional `idempotency_key` of its own; each result carries the status a single creation would
+    have answered (202, 200 for a known key, 4xx) with the task or the error. The whole batch
+    takes its creation tokens up front (429 for all when short)."""
+    project = await owned_project_or_404(session, user, project_id)
+    await enforce_creation_rate(session, user, resources.settings, cost=len(body.tasks))
+    return TaskBatchResult(items=await task_batch.create_batch(resources, session, user, project, body))
 
 
 @router.get("/projects/{project_id}/tasks", response_model=Page[TaskPublic], responses=responses(401, 404, 422, 503))
@@ -151,7 +177,7 @@ async def retry_task(
     project = await owned_project_or_404(session, user, task.project_id)
     await enforce_creation_rate(session, user, resources.settings)
     result = await task_retry.retry_task(
-        session, resources.temporal, resources.settings, project, task, idempotency_key
+        session, resources.sessions, resources.temporal, resources.settings, project, task, idempotency_key
     )
     if not result.created:
         response.status_code = 200

@@ -1,0 +1,73 @@
+"""`POST /projects/{id}/tasks:batch`: many tasks in one call, each reported in its place.
+
+The whole batch takes its creation tokens up front (one per item; 429 for all when the bucket
+is short). Then each item is validated and created exactly as a single creation would be,
+inside a savepoint of the request's transaction: an item refused for its own reasons (invalid
+body, reference not found, quota, a reused idempotency key with another body) is reported with
+the status and error a single creation would have answered, and the others go on. Rows commit
+together when the request ends; their workflows are already started (and write their own rows
+if the API dies first), so an accepted item is never lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from api import task_service
+from api.error_responses import AppError, validation_message
+from api.schemas import DerivedStatus, TaskBatchCreate, TaskBatchItemResult, TaskCreate
+from api.state import ApiResources
+from api.task_status import describe_task
+from api.task_view import task_public
+from db.error_kinds import classify_db_error
+from db.models import Project, User
+from kernel.payloads import TaskError
+from kernel.user_text import SingleLine
+
+_KEY = TypeAdapter(SingleLine | None)
+
+
+def _refused(index: int, status: int, code: str, message: str) -> TaskBatchItemResult:
+    return TaskBatchItemResult(index=index, status=status, error=TaskError(code=code, message=message))
+
+
+async def _one(
+    resources: ApiResources, session: Any, user: User, project: Project, index: int, raw: dict[str, Any]
+) -> TaskBatchItemResult:
+    fields = dict(raw)
+    try:
+        key = _KEY.validate_python(fields.pop("idempotency_key", None))
+        body = TaskCreate.model_validate(fields)
+    except ValidationError as exc:
+        return _refused(index, 422, "invalid_request", f"tasks.{index}.{validation_message(exc.errors())}")
+    if key is not None and not 1 <= len(key) <= 200:
+        return _refused(index, 422, "invalid_request", f"tasks.{index}.idempotency_key: 1 to 200 characters")
+    try:
+        async with session.begin_nested():
+            result = await task_service.create_task(
+                session, resources.sessions, resources.temporal, resources.settings, user.id, project, body, key
+            )
+    except AppError as exc:
+        return _refused(index, exc.status_code, exc.code, exc.message)
+    except DBAPIError as exc:
+        info = classify_db_error(exc)
+        if info.kind == "unavailable":
+            raise  # the database is gone: the whole request is a 503
+        return _refused(index, 422 if info.kind == "invalid" else 409, "invalid_request", info.message)
+    if result.created:
+        derived = DerivedStatus(status="queued", stage="queued")
+    else:
+        derived = await describe_task(resources.temporal, result.task.workflow_id, resources.terminal_statuses)
+    view = task_public(result.task, derived, resources.settings)
+    return TaskBatchItemResult(index=index, status=202 if result.created else 200, task=view)
+
+
+async def create_batch(
+    resources: ApiResources, session: Any, user: User, project: Project, batch: TaskBatchCreate
+) -> list[TaskBatchItemResult]:
+    """Create every item of `batch` in order; returns one result per item. Raises
+    DependencyUnavailable / database outages for the whole call (503)."""
+    return [await _one(resources, session, user, project, i, raw) for i, raw in enumerate(batch.tasks)]
