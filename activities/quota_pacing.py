@@ -13,6 +13,12 @@ per-day quota 429 pauses the queue (rate 0: nothing is dispatched, nothing is re
 in Temporal) until Google's daily reset at midnight Pacific time, then the configured rate is
 restored. Every worker runs the same loop; their adjustments are idempotent clamps of one shared
 value, so several workers agree without coordination.
+
+Metrics (on the worker's Prometheus endpoint, with the SDK's own series such as
+`temporal_activity_schedule_to_start_latency` for queue wait): `render_model_pace{model}` (the
+dispatch rate this worker last set, calls/s), `render_pace_adjustments{model,kind}`
+(configured, slow_down, speed_up, pause, resume) and `render_quota_429{model,quota}`
+(per_minute, per_day).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.workflowservice.v1 import UpdateTaskQueueConfigRequest
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import Runtime
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -70,8 +77,16 @@ class QuotaPacer:
         self._last_decrease = 0.0
         self._last_limited = 0.0
         self.adjustments: list[tuple[float, float, str]] = []  # (monotonic time, rate, reason)
+        meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
+        self._pace = meter.create_gauge_float("render_model_pace", "model queue dispatch rate", "1/s")
+        self._changes = meter.create_counter("render_pace_adjustments", "model queue pace changes")
+        self._limited = meter.create_counter("render_quota_429", "Gemini 429s that got through, by quota")
 
-    async def _set(self, rate_per_s: float, reason: str) -> None:
+    def count_429(self, quota: str) -> None:
+        """Count a 429 of `quota` ("per_minute" or "per_day")."""
+        self._limited.add(1, {"model": self.model, "quota": quota})
+
+    async def _set(self, rate_per_s: float, reason: str, kind: str) -> None:
         request = UpdateTaskQueueConfigRequest(
             namespace=self.namespace,
             identity=f"render-studio-pacer/{self.model}",
@@ -83,11 +98,13 @@ class QuotaPacer:
         await self.client.workflow_service.update_task_queue_config(request)
         self.rate_per_s = rate_per_s
         self.adjustments.append((time.monotonic(), rate_per_s, reason))
+        self._pace.set(rate_per_s, {"model": self.model})
+        self._changes.add(1, {"model": self.model, "kind": kind})
         log.info("model queue %s paced at %.3f calls/s: %s", self.task_queue, rate_per_s, reason)
 
     async def start(self) -> None:
         """Set the configured rate (a worker start also lifts a pause whose reset has passed)."""
-        await self._set(self.target_per_s, f"configured: {self.target_per_s * 60:g} images/min")
+        await self._set(self.target_per_s, f"configured: {self.target_per_s * 60:g} images/min", "configured")
 
     async def rate_limited(self) -> None:
         """A per-minute 429 got through: halve the fleet's rate (at most once per cooldown)."""
@@ -97,7 +114,7 @@ class QuotaPacer:
             return
         self._last_decrease = now
         slower = max(self.target_per_s * MIN_FRACTION, self.rate_per_s * DECREASE_FACTOR)
-        await self._set(slower, "Gemini answered 429 (per-minute quota): slowing down")
+        await self._set(slower, "Gemini answered 429 (per-minute quota): slowing down", "slow_down")
 
     async def daily_quota_exhausted(self) -> datetime:
         """Pause the queue until the daily reset; returns the reset time (UTC)."""
@@ -105,7 +122,7 @@ class QuotaPacer:
         if self.paused_until is None:
             self.paused_until = reset
             log.warning("daily Gemini quota of %s exhausted: model queue paused until %s", self.model, reset)
-            await self._set(0.0, f"daily quota exhausted: paused until {reset.isoformat()}")
+            await self._set(0.0, f"daily quota exhausted: paused until {reset.isoformat()}", "pause")
         return reset
 
     async def recover_forever(self) -> None:
@@ -120,12 +137,12 @@ class QuotaPacer:
         if self.paused_until is not None:
             if datetime.now(UTC) >= self.paused_until:
                 self.paused_until = None
-                await self._set(self.target_per_s, "daily quota reset: resuming")
+                await self._set(self.target_per_s, "daily quota reset: resuming", "resume")
             return
         quiet = time.monotonic() - self._last_limited >= RECOVERY_INTERVAL_S
         if quiet and self.rate_per_s < self.target_per_s:
             faster = min(self.target_per_s, self.rate_per_s + self.target_per_s * RECOVERY_STEP)
-            await self._set(faster, "no 429 for a while: speeding up")
+            await self._set(faster, "no 429 for a while: speeding up", "speed_up")
 
 
 class _PacingInbound(ActivityInboundInterceptor):
@@ -138,8 +155,10 @@ class _PacingInbound(ActivityInboundInterceptor):
             return await super().execute_activity(input)
         except ApplicationError as err:
             if err.type == failure_codes.RATE_LIMITED:
+                self._pacer.count_429("per_minute")
                 await self._pacer.rate_limited()
             elif err.type == failure_codes.QUOTA_EXHAUSTED:
+                self._pacer.count_429("per_day")
                 reset = await self._pacer.daily_quota_exhausted()
                 # Retryable while paused: the retry waits in the (paused) queue, burning nothing.
                 raise ApplicationError(
