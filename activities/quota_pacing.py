@@ -7,7 +7,7 @@ service hands out at most that many generate_image tasks per second to all worke
 adding workers adds concurrency, never quota. Retries go through the same limit.
 
 Adaptation (AIMD, as TCP does): a 429 that gets through anyway (a quota set too high, or shared
-with another application) halves the rate, at most once per `DECREASE_COOLDOWN_S`; every
+with another application) takes 20 % off the rate, at most once per `DECREASE_COOLDOWN_S`; every
 `RECOVERY_INTERVAL_S` without a 429 adds a tenth of the configured rate back, up to it. A
 per-day quota 429 pauses the queue (rate 0: nothing is dispatched, nothing is retried, tasks wait
 in Temporal) until Google's daily reset at midnight Pacific time, then the configured rate is
@@ -46,9 +46,9 @@ from kernel import failure_codes
 
 log = logging.getLogger(__name__)
 
-DECREASE_FACTOR = 0.5
+DECREASE_FACTOR = 0.8
 DECREASE_COOLDOWN_S = 5.0
-RECOVERY_INTERVAL_S = 10.0
+RECOVERY_INTERVAL_S = 5.0
 RECOVERY_STEP = 0.1  # of the configured rate
 MIN_FRACTION = 0.05  # never below 5% of the configured rate, except a daily-quota pause
 PACIFIC = ZoneInfo("America/Los_Angeles")  # Gemini's per-day quotas reset at midnight Pacific
@@ -107,7 +107,7 @@ class QuotaPacer:
         await self._set(self.target_per_s, f"configured: {self.target_per_s * 60:g} images/min", "configured")
 
     async def rate_limited(self) -> None:
-        """A per-minute 429 got through: halve the fleet's rate (at most once per cooldown)."""
+        """A per-minute 429 got through: slow the fleet down by DECREASE_FACTOR (once per cooldown)."""
         now = time.monotonic()
         self._last_limited = now
         if self.paused_until is not None or now - self._last_decrease < DECREASE_COOLDOWN_S:
