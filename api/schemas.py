@@ -264,12 +264,8 @@ class TaskBatchCreate(BaseModel):
     tasks: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=MAX_BATCH_TASKS,
-        json_schema_extra={
-            "items": {
-                "allOf": [{"$ref": "#/components/schemas/TaskCreate"}],
-                "properties": {"idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200}},
-            }
-        },
+        description="task bodies as for POST /projects/{project_id}/tasks (TaskCreate), each with an optional "
+        "`idempotency_key`; an item that is not a valid task body is refused in its place (status 422)",
     )
 
 

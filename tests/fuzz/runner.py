@@ -154,7 +154,7 @@ def write_config(workdir: Path, api_key: str, seeds: Seeds) -> None:
     lines = [
         'hooks = "tests.fuzz.hooks"',
         "continue-on-failure = true",
-        "request-timeout = 10",
+        "request-timeout = 30",  # a 100-task batch creates 100 workflows in one request
         "",
         "[headers]",
         f"Authorization = {_toml_str('Bearer ' + api_key)}",
