@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test chaos lint format install clean
+.PHONY: dev test chaos fuzz lint format install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
@@ -26,6 +26,11 @@ test: $(STAMP) lint
 # Every fault-injection scenario at full size, with a table of figures (several minutes).
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos
+
+# schemathesis against a local stack for FUZZ_MAX_TIME seconds (default 600), with a table of
+# figures; FUZZ_MAX_EXAMPLES (cases per operation and round, default 200), FUZZ_SEED to replay.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
