@@ -3,11 +3,15 @@
 Pay once: the staging key is deterministic per task and variation; when an earlier attempt
 already stored the image there, the model is not called again. S3 hiccups after a paid answer
 are retried inside the activity (heartbeating) rather than by re-running the model call.
+
+Decode once: the answer's bytes are fully decoded and hashed here, in the image thread pool
+(`activities.cpu_pool`, never on the event loop); their size, type and SHA-256 are staged with
+them (object metadata, and the digest as the PUT's checksum) and returned to the workflow, so
+`publish_image` checks S3's checksum of its copy against that digest instead of decoding again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 
@@ -19,9 +23,10 @@ from google.genai import errors, types
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.cpu_pool import run_cpu
 from activities.gemini_outcome import DeliveredImage, classify_api_error, classify_transport_error, delivered_image
 from activities.heartbeat import with_heartbeats
-from activities.image_check import ImageInfo, InvalidImageError, inspect_image
+from activities.image_check import InvalidImageError, VerifiedImage, verify_image
 from activities.metrics import count
 from activities.storage_backoff import store_with_retries
 from clients.object_store import ObjectStore, StoredObject
@@ -132,13 +137,16 @@ class GeminiActivities:
         return await self._store.get(reference.key)
 
     async def _reuse(self, earlier_key: str, key: str) -> GeneratedImage | None:
-        """Copy an image an earlier task already paid for (still staged) to `key`."""
-        found = await self._store.head(earlier_key)
-        earlier = _staged_from_head(earlier_key, found)
-        if earlier is None or found is None:
+        """Copy an image an earlier task already paid for (still staged) to `key`, server-side
+        (metadata included); None when there is none or its bytes do not match its checksum."""
+        earlier = _staged_from_head(earlier_key, await self._store.head(earlier_key))
+        if earlier is None:
             return None
-        data = await self._store.get(earlier_key)
-        await self._store.put(key, data, earlier.staged.mime, found.metadata)
+        copied_sha256 = await self._store.copy(earlier_key, key)
+        if copied_sha256 is not None and copied_sha256 != earlier.staged.sha256:
+            log.warning("the image staged at %s does not match its checksum; not reusing it", earlier_key)
+            await self._store.delete(key)
+            return None
         log.info("reusing the image staged at %s; not calling the model", earlier_key)
         return earlier.model_copy(update={"staged": earlier.staged.model_copy(update={"key": key})})
 
@@ -146,13 +154,14 @@ class GeminiActivities:
         """The image already staged at `key` by an earlier attempt, or None."""
         return _staged_from_head(key, await self._store.head(key))
 
-    async def _generate(self, inp: GenerateImageInput) -> tuple[DeliveredImage, ImageInfo]:
-        """One model call and the checks of its answer; raises ApplicationError."""
+    async def _generate(self, inp: GenerateImageInput) -> tuple[DeliveredImage, VerifiedImage]:
+        """One model call and the checks of its answer (full decode and SHA-256, in the image
+        thread pool); raises ApplicationError."""
         last_attempt = activity.info().attempt >= MAX_NO_IMAGE_ATTEMPTS
         response = await self._call_model(inp)
         image = delivered_image(response, last_attempt=last_attempt)
         try:
-            return image, inspect_image(image.data, image.mime or None)
+            return image, await run_cpu(verify_image, image.data, image.mime or None)
         except InvalidImageError as exc:
             raise ApplicationError(
                 f"model returned an invalid image: {exc}", type=failure_codes.INVALID_IMAGE, non_retryable=last_attempt
@@ -175,11 +184,11 @@ class GeminiActivities:
             if reused is not None:
                 return reused
         try:
-            image, info = await self._generate(inp)
+            image, verified = await self._generate(inp)
         except ApplicationError as err:
             _count_failure(inp.plan.model, err)
             raise
-        sha256 = hashlib.sha256(image.data).hexdigest()
+        info, sha256 = verified.info, verified.sha256
         metadata = {
             "sha256": sha256,
             "width": str(info.width),
@@ -188,7 +197,9 @@ class GeminiActivities:
             "response-id": image.response_id or "",
             "usage": json.dumps(image.usage, separators=(",", ":")),
         }
-        await store_with_retries(lambda: self._store.put(key, image.data, info.mime, metadata), what=f"stage {key}")
+        await store_with_retries(
+            lambda: self._store.put(key, image.data, info.mime, metadata, sha256=sha256), what=f"stage {key}"
+        )
         count("render_images_generated", model=inp.plan.model)
         activity.logger.info(
             "image staged", extra={"key": key, "bytes": len(image.data), "response_id": image.response_id}

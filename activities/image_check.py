@@ -1,7 +1,12 @@
-"""Verify image bytes with Pillow before anything is stored or published."""
+"""Verify image bytes with Pillow before anything is stored or published.
+
+Everything here is CPU-bound and synchronous: activities call it through
+`activities.cpu_pool.run_cpu`, never on the event loop.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 
@@ -42,6 +47,27 @@ def inspect_image(data: bytes, declared_mime: str | None) -> ImageInfo:
     if declared_mime and declared_mime.lower() != mime:
         raise InvalidImageError(f"declared {declared_mime} but the bytes are {mime}")
     return ImageInfo(mime=mime, width=width, height=height)
+
+
+@dataclass(frozen=True)
+class VerifiedImage:
+    """An image that decoded fully, and the SHA-256 (hex) of its bytes."""
+
+    info: ImageInfo
+    sha256: str
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of `data`, hex (hashlib releases the GIL while it hashes)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_image(data: bytes, declared_mime: str | None) -> VerifiedImage:
+    """`inspect_image` and `sha256_hex` in one call, so one trip to the thread pool does both.
+
+    Raises InvalidImageError like `inspect_image`.
+    """
+    return VerifiedImage(info=inspect_image(data, declared_mime), sha256=sha256_hex(data))
 
 
 def aspect_matches(width: int, height: int, expected_width: int, expected_height: int, tolerance: float = 0.02) -> bool:

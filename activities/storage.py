@@ -1,14 +1,35 @@
-"""`publish_image`: verify a staged image and move it to its final key. Never calls the model."""
+"""`publish_image`: move a verified staged image to its final key. Never calls the model.
+
+What is verified, and where (decode once):
+
+- `generate_image` decoded the model's bytes fully (type, size), hashed them (SHA-256) and
+  staged them with that digest as the PUT's checksum (S3 refuses bytes that do not match it)
+  and in the object's metadata, with width and height. The workflow carries the same digest
+  and size in `PublishImageInput.staged`.
+- Unchanged image (no resize): the aspect ratio is checked on the staged size, then a
+  server-side CopyObject with `ChecksumAlgorithm=SHA256`: S3 computes the SHA-256 of the bytes
+  it wrote at the final key, and it must equal the staged digest the workflow carries, so the
+  published bytes are bit for bit the ones `generate_image` decoded and hashed, without the
+  worker downloading, decoding or uploading them (a stronger check than comparing the staged
+  object's metadata, which says what was meant to be stored, not what is). On a mismatch the
+  final object is deleted (the idempotency check below would otherwise trust its metadata) and
+  the activity fails retryably (StorageUnavailable), as a mismatching download always did. A
+  store that reports no checksum for the copy gets the final object downloaded and hashed.
+- Resized image (the asset type's exact size): download, hash and compare, cover-crop, upload;
+  hashing and cropping run in the image thread pool (`activities.cpu_pool`).
+"""
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.image_check import ImageInfo, InvalidImageError, aspect_matches, inspect_image
-from activities.image_resize import cover_crop
+from activities.cpu_pool import run_cpu
+from activities.image_check import InvalidImageError, aspect_matches, sha256_hex
+from activities.image_resize import resize_for_asset
+from activities.memory_budget import RESIZE_CONCURRENCY
 from activities.metrics import count
 from clients.object_store import ObjectStore
 from kernel import failure_codes
@@ -16,20 +37,19 @@ from kernel.object_keys import task_prefixes
 from kernel.payloads import ImageRef, PublishImageInput, TaskObjectsInput
 
 
-def _verified(data: bytes, mime: str, inp: PublishImageInput) -> ImageInfo:
-    """Decode fully and check mime and aspect ratio; raises a non-retryable InvalidImage."""
-    try:
-        info = inspect_image(data, mime)
-    except InvalidImageError as exc:
-        raise ApplicationError(str(exc), type=failure_codes.INVALID_IMAGE, non_retryable=True) from exc
-    if not aspect_matches(info.width, info.height, inp.expected_width, inp.expected_height):
+def _check_aspect(width: int, height: int, inp: PublishImageInput) -> None:
+    """Raise a non-retryable InvalidImage when `width` x `height` is not the expected ratio."""
+    if not aspect_matches(width, height, inp.expected_width, inp.expected_height):
         raise ApplicationError(
-            f"image is {info.width}x{info.height} px, "
-            f"expected the aspect ratio of {inp.expected_width}x{inp.expected_height}",
+            f"image is {width}x{height} px, expected the aspect ratio of {inp.expected_width}x{inp.expected_height}",
             type=failure_codes.INVALID_IMAGE,
             non_retryable=True,
         )
-    return info
+
+
+def _checksum_mismatch(key: str) -> ApplicationError:
+    # Retryable: storage answered with other bytes than were staged (a bad read or copy).
+    return ApplicationError(f"staged object {key} checksum mismatch", type=failure_codes.STORAGE_UNAVAILABLE)
 
 
 def _ref_from_metadata(key: str, size: int, mime: str, meta: dict[str, str], staged: ImageRef) -> ImageRef:
@@ -47,21 +67,30 @@ def _ref_from_metadata(key: str, size: int, mime: str, meta: dict[str, str], sta
     )
 
 
+def _final_metadata(ref: ImageRef, staged: ImageRef) -> dict[str, str]:
+    return {"sha256": ref.sha256, "source-sha256": staged.sha256, "width": str(ref.width), "height": str(ref.height)}
+
+
 class StorageActivities:
     """Activities that move bytes within S3; constructed once per worker with its store."""
 
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
+        # Resizes hold the staged bytes, a bitmap and the PNG: at most one per image thread at
+        # once, so a burst of them waits here before downloading instead of after, in memory.
+        self._resizes = asyncio.Semaphore(RESIZE_CONCURRENCY)
 
     @activity.defn(name="publish_image")
     async def publish_image(self, inp: PublishImageInput) -> ImageRef:
-        """Verify the staged bytes (checksum, decode, mime, aspect ratio), resize them to the
-        asset type's exact size when one is set (cover + centre crop, PNG), write the final
-        object with its checksums and size in metadata, delete staging; returns its reference.
+        """Verify the staged image (checksum, aspect ratio), resize it to the asset type's
+        exact size when one is set (cover + centre crop, PNG), write the final object with its
+        checksums and size in metadata, delete staging; returns its reference.
 
-        Idempotent: when the final object was already made from these staged bytes, only
-        staging is cleaned up. Raises ApplicationError InvalidImage (non-retryable) when
-        verification fails. Never calls the model.
+        An unchanged image is copied inside S3 (no download, no decode: see the module
+        docstring for what is verified). Idempotent: when the final object was already made
+        from these staged bytes, only staging is cleaned up. Raises ApplicationError
+        InvalidImage (non-retryable) when verification fails, StorageUnavailable (retryable)
+        when the staged bytes do not match their checksum. Never calls the model.
         """
         staged = inp.staged
         existing = await self._store.head(inp.final_key)
@@ -70,36 +99,53 @@ class StorageActivities:
             if meta.get("source-sha256", meta.get("sha256")) == staged.sha256:
                 await self._store.delete(staged.key)
                 return _ref_from_metadata(inp.final_key, existing.size, existing.content_type, meta, staged)
-        data = await self._store.get(staged.key)
-        if hashlib.sha256(data).hexdigest() != staged.sha256:
-            # Storage returned other bytes than were staged: retry the read.
-            raise ApplicationError(
-                f"staged object {staged.key} checksum mismatch", type=failure_codes.STORAGE_UNAVAILABLE
-            )
-        info = _verified(data, staged.mime, inp)
-        ref = ImageRef(**{**staged.model_dump(), "key": inp.final_key})
+        _check_aspect(staged.width, staged.height, inp)
         target = (inp.output_width, inp.output_height)
-        if inp.output_width and inp.output_height and (info.width, info.height) != target:
-            data = cover_crop(data, inp.output_width, inp.output_height)
-            ref = ImageRef(
-                key=inp.final_key,
-                sha256=hashlib.sha256(data).hexdigest(),
-                size=len(data),
-                mime="image/png",
-                width=inp.output_width,
-                height=inp.output_height,
-                source_width=info.width,
-                source_height=info.height,
-            )
-        metadata = {
-            "sha256": ref.sha256,
-            "source-sha256": staged.sha256,
-            "width": str(ref.width),
-            "height": str(ref.height),
-        }
-        await self._store.put(inp.final_key, data, ref.mime, metadata)
-        count("render_bytes_stored", len(data))
+        if inp.output_width and inp.output_height and (staged.width, staged.height) != target:
+            async with self._resizes:
+                ref = await self._publish_resized(inp, inp.output_width, inp.output_height)
+        else:
+            ref = await self._publish_copied(inp)
+        count("render_bytes_stored", ref.size)
         await self._store.delete(staged.key)
+        return ref
+
+    async def _publish_copied(self, inp: PublishImageInput) -> ImageRef:
+        """The staged bytes, unchanged, at the final key by a server-side copy."""
+        staged = inp.staged
+        ref = staged.model_copy(update={"key": inp.final_key})
+        copied = await self._store.copy(
+            staged.key, inp.final_key, content_type=staged.mime, metadata=_final_metadata(ref, staged)
+        )
+        if copied is None:  # the store computes no checksums: hash the copy here
+            copied = await run_cpu(sha256_hex, await self._store.get(inp.final_key))
+        if copied != staged.sha256:
+            await self._store.delete(inp.final_key)
+            raise _checksum_mismatch(staged.key)
+        return ref
+
+    async def _publish_resized(self, inp: PublishImageInput, width: int, height: int) -> ImageRef:
+        """The staged image cover-cropped to `width` x `height` (PNG) at the final key."""
+        staged = inp.staged
+        data = await self._store.get(staged.key)
+        if await run_cpu(sha256_hex, data) != staged.sha256:
+            raise _checksum_mismatch(staged.key)
+        try:
+            resized = await run_cpu(resize_for_asset, data, width, height)
+        except InvalidImageError as exc:
+            raise ApplicationError(str(exc), type=failure_codes.INVALID_IMAGE, non_retryable=True) from exc
+        del data  # the source's bytes are not needed for the upload
+        ref = ImageRef(
+            key=inp.final_key,
+            sha256=resized.sha256,
+            size=len(resized.data),
+            mime="image/png",
+            width=width,
+            height=height,
+            source_width=resized.source_width,
+            source_height=resized.source_height,
+        )
+        await self._store.put(inp.final_key, resized.data, ref.mime, _final_metadata(ref, staged), sha256=ref.sha256)
         return ref
 
     @activity.defn(name="discard_task_objects")

@@ -5,6 +5,7 @@ One long-lived client per process (`ObjectStore.open`), closed on shutdown.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,11 +48,44 @@ class ObjectStore:
         async with session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config) as client:
             yield cls(client, settings.s3_bucket)
 
-    async def put(self, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
-        """PUT `body` at `key`; raises botocore ClientError / EndpointConnectionError on failure."""
+    async def put(
+        self, key: str, body: bytes, content_type: str, metadata: dict[str, str], *, sha256: str | None = None
+    ) -> None:
+        """PUT `body` at `key`; raises botocore ClientError / EndpointConnectionError on failure.
+
+        `sha256` (hex digest of `body`): sent as the object's SHA-256 checksum, so S3 refuses the
+        PUT (BadDigest) when the bytes it received are not the ones that were hashed.
+        """
+        checksum = {"ChecksumSHA256": _b64(sha256)} if sha256 else {}
         await self._client.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata, **checksum
         )
+
+    async def copy(
+        self, source_key: str, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None
+    ) -> str | None:
+        """Server-side CopyObject of `source_key` to `key`: the bytes never leave S3.
+
+        The copy keeps the source's content type and metadata, or gets `content_type` and
+        `metadata` instead when `metadata` is given. S3 is asked to compute the SHA-256 of the
+        bytes it writes (`ChecksumAlgorithm`); returns it as hex, or None when the store does
+        not report one (an S3-compatible store without checksums). Raises ClientError
+        (NoSuchKey) when the source is missing.
+        """
+        directive: dict[str, Any] = {}
+        if metadata is not None:
+            directive = {"MetadataDirective": "REPLACE", "Metadata": metadata}
+            if content_type:
+                directive["ContentType"] = content_type
+        response = await self._client.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": source_key},
+            ChecksumAlgorithm="SHA256",
+            **directive,
+        )
+        checksum = response.get("CopyObjectResult", {}).get("ChecksumSHA256")
+        return base64.b64decode(checksum).hex() if checksum else None
 
     async def get(self, key: str) -> bytes:
         """The object's bytes; raises ClientError (NoSuchKey) when it is missing."""
@@ -106,3 +140,8 @@ class ObjectStore:
     async def bucket_reachable(self) -> None:
         """HEAD the bucket; raises when S3 or the bucket cannot be reached."""
         await self._client.head_bucket(Bucket=self.bucket)
+
+
+def _b64(sha256_hex: str) -> str:
+    """S3's form of a SHA-256 checksum: the digest in base64."""
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")

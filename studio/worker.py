@@ -14,9 +14,10 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
 from activities.gemini import GeminiActivities, build_gemini_client
+from activities.memory_budget import model_call_slots
 from activities.quota_pacing import PacingInterceptor, QuotaPacer
 from activities.records import RecordActivities
 from activities.storage import StorageActivities
@@ -45,6 +46,15 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
         use_worker_versioning=True,
         default_versioning_behavior=VersioningBehavior.PINNED,
     )
+
+
+def worker_tuner(settings: Settings, model: str) -> WorkerTuner:
+    """Slots of `model`'s queue worker: GEMINI_MAX_CONCURRENT_CALLS model calls at most, fewer
+    when their images would not fit WORKER_MEMORY_BUDGET_MB (activities/memory_budget.py)."""
+    slots = model_call_slots(
+        settings.worker_memory_budget_mb, settings.worker_image_memory_mb, settings.gemini_max_concurrent_calls
+    )
+    return WorkerTuner.create_fixed(activity_slots=slots[model])
 
 
 class WorkerGroup:
@@ -110,7 +120,7 @@ async def render_worker(
                         client,
                         task_queue=pacer.task_queue,
                         activities=[gemini.generate_image],
-                        max_concurrent_activities=settings.gemini_max_concurrent_calls,
+                        tuner=worker_tuner(settings, model),
                         interceptors=[PacingInterceptor(pacer)],
                         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                         deployment_config=deployment_config(settings),

@@ -67,6 +67,9 @@ def dev_ports(settings: Settings) -> dict[str, int]:
 class LocalStack:
     """Temporal dev server, embedded Postgres (migrated), moto S3 (bucket created), Gemini emulator.
 
+    Temporal, Postgres and S3 run in processes of their own; the emulator in a thread of the
+    caller (tests script it in-process).
+
     `ephemeral_ports=True` picks free ports (tests); otherwise the fixed dev ports of
     `DEV_DEFAULT_PORTS`. Data persists under `state_dir`, so a second start reuses it.
     The emulator is started only when `with_emulator` is true (no Gemini key configured).
@@ -81,7 +84,7 @@ class LocalStack:
             state_dir / "temporal.db", ports["temporal"], ports["temporal_ui"], state_dir / "temporal.log"
         )
         self.postgres = EmbeddedPostgres(state_dir / "postgres", ports["postgres"])
-        self.s3 = MotoS3(ports["s3"])
+        self.s3 = MotoS3(ports["s3"], log_file=state_dir / "s3.log")
         self.with_emulator = with_emulator
         self._gemini_port = ports["gemini"]
         self.emulator: EmulatorServer | None = None
