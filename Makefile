@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test chaos fuzz lint format install clean
+.PHONY: dev test chaos fuzz bench lint format install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
@@ -31,6 +31,11 @@ chaos: $(STAMP)
 # figures; FUZZ_MAX_EXAMPLES (cases per operation and round, default 200), FUZZ_SEED to replay.
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz
+
+# The service beside a plain asyncio peer and the physical bound, one table (about 10 minutes at
+# the default BENCH_SCALE=0.5; 1 = the issue's sizes; BENCH_ONLY=quota,open picks scenarios).
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

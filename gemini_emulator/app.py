@@ -2,8 +2,10 @@
 
 Order of checks mirrors Google's API (GEMINI.md): API key (header `x-goog-api-key` or `?key=`,
 else 403 PERMISSION_DENIED), then model and method (404 NOT_FOUND), then the body (400
-INVALID_ARGUMENT). A valid call takes its outcome from the script registry (see scripts.py) or
-succeeds after the default latency. Every call, failed or not, is logged before answering.
+INVALID_ARGUMENT). A valid call then passes the configured quota (quota.py: 429
+RESOURCE_EXHAUSTED with RetryInfo past it, per API key and model), and takes its outcome from
+the script registry (see scripts.py) or succeeds after the configured latency. Every call,
+failed or not, is logged before answering.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from .error_bodies import (
     rate_limited,
     server_error,
 )
+from .quota import EmulatorConfig, SlidingWindowQuota, key_fingerprint
 from .scripts import (
+    QUOTA_EXCEEDED,
     BadBase64Outcome,
     FinishBlockOutcome,
     HangOutcome,
@@ -54,12 +58,15 @@ def _json(body: dict[str, Any], status_code: int = 200) -> Response:
     return Response(content, status_code=status_code, media_type="application/json")
 
 
-def _success(request: ImageRequest, mime: str, corrupt: responses.Corruption | None) -> Response:
-    return _json(responses.success_body(request, mime, corrupt))
+def _success(
+    request: ImageRequest, mime: str, corrupt: responses.Corruption | None, realistic: bool = False
+) -> Response:
+    return _json(responses.success_body(request, mime, corrupt, realistic))
 
 
-async def _answer(request: ImageRequest, outcome: Outcome) -> Response:
-    """Sleep `outcome.latency_s`, then answer as `outcome` says. Raises GeminiError."""
+async def _answer(request: ImageRequest, outcome: Outcome, realistic: bool) -> Response:
+    """Sleep `outcome.latency_s`, then answer as `outcome` says (`realistic`: images of a real
+    model's size). Raises GeminiError."""
     if outcome.latency_s:
         await asyncio.sleep(outcome.latency_s)
     match outcome:
@@ -78,9 +85,9 @@ async def _answer(request: ImageRequest, outcome: Outcome) -> Response:
             return await asyncio.to_thread(_success, request, "image/png", outcome.kind)
         case HangOutcome():
             await asyncio.sleep(outcome.seconds)
-            return await asyncio.to_thread(_success, request, "image/png", None)
+            return await asyncio.to_thread(_success, request, "image/png", None, realistic)
         case OkOutcome():
-            return await asyncio.to_thread(_success, request, outcome.mime, None)
+            return await asyncio.to_thread(_success, request, outcome.mime, None, realistic)
     raise AssertionError(f"unhandled outcome {outcome!r}")  # pragma: no cover
 
 
@@ -90,15 +97,34 @@ def _default_latency(value: float | None) -> float:
     return float(os.environ.get(LATENCY_ENV, "0") or 0)
 
 
-def create_app(default_latency_s: float | None = None) -> FastAPI:
-    """Build the emulator app with its own ScriptRegistry at `app.state.registry`.
+def create_app(
+    default_latency_s: float | None = None,
+    *,
+    quota_images_per_minute: int | None = None,
+    quota_images_per_day: int | None = None,
+    quota_window_s: float = 60.0,
+    realistic_bytes: bool = False,
+) -> FastAPI:
+    """Build the emulator app with its own ScriptRegistry at `app.state.registry`, its
+    settings at `app.state.config` (an EmulatorConfig) and its quota at `app.state.quota`.
 
     `default_latency_s` (seconds) delays unscripted calls; None reads env
-    GEMINI_EMULATOR_LATENCY_S (default 0).
+    GEMINI_EMULATOR_LATENCY_S (default 0). `quota_images_per_minute` calls are admitted per
+    sliding `quota_window_s` (default 60 s) and `quota_images_per_day` per UTC day, per API
+    key and model (None: no limit). `realistic_bytes` sends images of a real model's size
+    (20 MB at 4K) instead of small synthetic ones. All can change later (POST /_emulator/config).
     """
     app = FastAPI(title="Gemini image API emulator", docs_url="/_emulator/docs", redoc_url=None)
     app.state.registry = ScriptRegistry()
-    latency = _default_latency(default_latency_s)
+    config = EmulatorConfig(
+        latency_s=_default_latency(default_latency_s),
+        quota_images_per_minute=quota_images_per_minute,
+        quota_images_per_day=quota_images_per_day,
+        quota_window_s=quota_window_s,
+        realistic_bytes=realistic_bytes,
+    )
+    app.state.config = config
+    app.state.quota = SlidingWindowQuota(config)
     app.include_router(control_router)
 
     @app.exception_handler(StarletteHTTPException)
@@ -111,6 +137,7 @@ def create_app(default_latency_s: float | None = None) -> FastAPI:
     async def generate_content(api_version: str, model_action: str, request: Request) -> Response:
         """Gemini generateContent (see module docstring for checks and outcomes)."""
         registry: ScriptRegistry = request.app.state.registry
+        quota: SlidingWindowQuota = request.app.state.quota
         model, _, action = model_action.partition(":")
         raw = await request.body()
         try:
@@ -118,8 +145,9 @@ def create_app(default_latency_s: float | None = None) -> FastAPI:
         except ValueError:
             body = None
         prompt = prompt_text(body)
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        fingerprint = key_fingerprint(key) if key else ""
         try:
-            key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
             if not key:
                 raise permission_denied()
             if api_version not in API_VERSIONS or model not in MODELS or action != "generateContent":
@@ -132,13 +160,18 @@ def create_app(default_latency_s: float | None = None) -> FastAPI:
                 raise invalid_argument("Invalid JSON payload received. Unexpected token.")
             parsed = await asyncio.to_thread(parse_request, model, body)
         except GeminiError as error:
-            registry.record(model, prompt, error.status)
+            registry.record(model, prompt, error.status, key=fingerprint)
             return _json(error.body(), error.code)
 
-        outcome = registry.take(parsed.prompt) or OkOutcome(latency_s=latency)
-        registry.record(model, prompt, outcome.kind, parsed.reference_images)
+        refusal = quota.admit(fingerprint, model)
+        if refusal is not None:
+            registry.record(model, prompt, QUOTA_EXCEEDED, parsed.reference_images, fingerprint)
+            refused = rate_limited(model, refusal.retry_delay_s, refusal.per_day, refusal.limit)
+            return _json(refused.body(), refused.code)
+        outcome = registry.take(parsed.prompt) or OkOutcome(latency_s=config.latency_s)
+        registry.record(model, prompt, outcome.kind, parsed.reference_images, fingerprint)
         try:
-            return await _answer(parsed, outcome)
+            return await _answer(parsed, outcome, config.realistic_bytes)
         except GeminiError as error:
             return _json(error.body(), error.code)
 

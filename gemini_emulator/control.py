@@ -3,17 +3,26 @@
 - POST /_emulator/scripts  `{"match": str, "outcomes": [Outcome, ...]}` -> 201
   `{"match": str, "outcomes": int}`; a bad outcome -> 422 (FastAPI validation error).
 - GET  /_emulator/scripts  -> `{"scripts": [{"match": str, "remaining": [kind, ...]}]}`
-- GET  /_emulator/calls?match=<substring> -> `{"count": int, "calls": [CallRecord, ...]}`
-- POST /_emulator/reset    -> `{"ok": true}`; clears scripts and the call log.
+- GET  /_emulator/calls?match=<substring>&api_key=<key> -> `{"count": int, "calls": [CallRecord, ...]}`
+- GET  /_emulator/stats?match=<substring>&api_key=<key> -> `{"calls", "ok", "rate_limited",
+  "quota_exceeded", "outcomes": {outcome: count}}` (see ScriptRegistry.stats)
+- GET  /_emulator/config   -> the EmulatorConfig (latency, quotas, realistic_bytes)
+- POST /_emulator/config   `{field: value, ...}` -> the new EmulatorConfig; only the fields sent
+  change (null lifts a quota); an unknown field or a bad value -> 422 and nothing changes.
+- POST /_emulator/reset    -> `{"ok": true}`; clears scripts, the call log and the quota's
+  windows (the config stays).
 - GET  /_emulator/health   -> `{"ok": true}`
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+import pydantic
+from fastapi import APIRouter, Body, Request
+from fastapi.exceptions import RequestValidationError
 
+from .quota import EmulatorConfig, SlidingWindowQuota, key_fingerprint
 from .scripts import ScriptIn, ScriptRegistry
 
 router = APIRouter(prefix="/_emulator", tags=["emulator control"])
@@ -22,6 +31,15 @@ router = APIRouter(prefix="/_emulator", tags=["emulator control"])
 def _registry(request: Request) -> ScriptRegistry:
     registry: ScriptRegistry = request.app.state.registry
     return registry
+
+
+def _config(request: Request) -> EmulatorConfig:
+    config: EmulatorConfig = request.app.state.config
+    return config
+
+
+def _key(api_key: str | None) -> str | None:
+    return key_fingerprint(api_key) if api_key is not None else None
 
 
 @router.post("/scripts", status_code=201)
@@ -38,16 +56,42 @@ async def list_scripts(request: Request) -> dict[str, Any]:
 
 
 @router.get("/calls")
-async def list_calls(request: Request, match: str | None = None) -> dict[str, Any]:
-    """Logged generateContent calls whose prompt contains `match` (all when omitted)."""
-    calls = _registry(request).calls(match)
+async def list_calls(request: Request, match: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+    """Logged generateContent calls whose prompt contains `match` (all when omitted), made
+    with `api_key` (any key when omitted)."""
+    calls = _registry(request).calls(match, _key(api_key))
     return {"count": len(calls), "calls": [call.model_dump() for call in calls]}
+
+
+@router.get("/stats")
+async def call_stats(request: Request, match: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+    """Counts of the calls `/calls` would list: all, answered with an image, 429s."""
+    return _registry(request).stats(match, _key(api_key))
+
+
+@router.get("/config")
+async def get_config(request: Request) -> EmulatorConfig:
+    """The settings every call is subject to."""
+    return _config(request)
+
+
+@router.post("/config")
+async def set_config(request: Request, changes: Annotated[dict[str, Any], Body()]) -> EmulatorConfig:
+    """Change some settings (the fields sent); 422 and no change when one is invalid."""
+    config = _config(request)
+    try:
+        config.update(changes)
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    return config
 
 
 @router.post("/reset")
 async def reset(request: Request) -> dict[str, bool]:
-    """Clear every script and the call log."""
+    """Clear every script, the call log and the quota's windows."""
     _registry(request).reset()
+    quota: SlidingWindowQuota = request.app.state.quota
+    quota.reset()
     return {"ok": True}
 
 

@@ -69,11 +69,12 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.3f}".rstrip("0") + "s"
 
 
-def rate_limited(model: str, retry_delay_s: float, per_day: bool) -> GeminiError:
+def rate_limited(model: str, retry_delay_s: float, per_day: bool, limit: int = 10) -> GeminiError:
     """A 429 RESOURCE_EXHAUSTED error with Help, QuotaFailure and RetryInfo details.
 
     `retry_delay_s` (seconds) goes into RetryInfo.retryDelay and the message's
-    "Please retry in <n>s."; `per_day` selects the daily quotaId (waiting minutes won't help).
+    "Please retry in <n>s."; `per_day` selects the daily quotaId (waiting minutes won't help);
+    `limit` is the quota's value as the message and QuotaFailure.quotaValue state it.
     """
     quota_id = QUOTA_PER_DAY if per_day else QUOTA_PER_MINUTE
     metric = "generativelanguage.googleapis.com/generate_requests_per_model"
@@ -84,7 +85,7 @@ def rate_limited(model: str, retry_delay_s: float, per_day: bool) -> GeminiError
         "You exceeded your current quota, please check your plan and billing details. "
         "For more information on this error, head to: "
         "https://ai.google.dev/gemini-api/docs/rate-limits.\n"
-        f"* Quota exceeded for metric: {metric}, limit: 10, model: {model}\n"
+        f"* Quota exceeded for metric: {metric}, limit: {limit}, model: {model}\n"
         f"Please retry in {delay}."
     )
     details: list[dict[str, Any]] = [
@@ -104,7 +105,7 @@ def rate_limited(model: str, retry_delay_s: float, per_day: bool) -> GeminiError
                     "quotaMetric": metric,
                     "quotaId": quota_id,
                     "quotaDimensions": {"location": "global", "model": model},
-                    "quotaValue": "10",
+                    "quotaValue": str(limit),
                 }
             ],
         },

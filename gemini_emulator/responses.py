@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from kernel.catalog import expected_dimensions
 
-from .images import render_image
+from .images import realistic_image, render_image
 from .validation import ImageRequest
 
 THINKING_MODELS = frozenset({"gemini-3-pro-image-preview"})  # GEMINI.md: 3 Pro always thinks
@@ -53,16 +53,25 @@ def final_dimensions(request: ImageRequest) -> tuple[int, int]:
     return expected_dimensions(request.model, request.aspect_ratio or "1:1", request.image_size)
 
 
-def success_body(request: ImageRequest, mime: str = "image/png", corrupt: Corruption | None = None) -> dict[str, Any]:
+def success_body(
+    request: ImageRequest,
+    mime: str = "image/png",
+    corrupt: Corruption | None = None,
+    realistic: bool = False,
+) -> dict[str, Any]:
     """The full success body: [thought parts (3 Pro)], a text part, then the final image part.
 
     The final image is `final_dimensions(request)` pixels, encoded as `mime`, seeded by the
     prompt plus a per-call nonce: like the real model, every call draws a new image, so the
     variations of a task differ. `corrupt="bad_base64"` truncates its base64 to an undecodable length;
     `corrupt="not_image"` replaces its bytes with b"hello". CPU-bound (up to ~1 s for 4K).
+    `realistic=True` sends a real model's number of bytes instead (`images.realistic_image`:
+    about 20 MB at 4K, the same pixels for every call of a size, bytes differing per call).
     """
     width, height = final_dimensions(request)
-    data = _b64(render_image(width, height, mime, f"{request.prompt}#{secrets.token_hex(8)}"))
+    nonce = f"{request.prompt}#{secrets.token_hex(8)}"
+    raw = realistic_image(width, height, mime, nonce) if realistic else render_image(width, height, mime, nonce)
+    data = _b64(raw)
     if corrupt == "bad_base64":
         data = data[: max(4, len(data) // 2) // 4 * 4 + 1]  # 4k+1 chars is never valid base64
     elif corrupt == "not_image":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -111,6 +111,9 @@ Outcome = Annotated[
 ]
 OUTCOME_ADAPTER: TypeAdapter[Outcome] = TypeAdapter(Outcome)
 
+QUOTA_EXCEEDED = "quota_exceeded"  # the logged outcome of a call the configured quota refused
+SUCCESS_OUTCOMES = ("ok", "hang")  # outcomes answered with a usable image
+
 
 class ScriptIn(BaseModel):
     """Body of POST /_emulator/scripts: `{"match": str, "outcomes": [Outcome, ...]}`."""
@@ -130,6 +133,7 @@ class CallRecord(BaseModel):
     outcome: str
     at: float
     reference_images: int = 0  # inline images sent with the prompt (valid requests only)
+    key: str = ""  # fingerprint of the API key (quota.key_fingerprint); "" when none was sent
 
 
 class ScriptRegistry:
@@ -164,19 +168,32 @@ class ScriptRegistry:
                 if queue
             ]
 
-    def record(self, model: str, prompt: str, outcome: str, reference_images: int = 0) -> None:
+    def record(self, model: str, prompt: str, outcome: str, reference_images: int = 0, key: str = "") -> None:
         """Append a call to the log, stamped with the current Unix time."""
+        record = CallRecord(
+            model=model, prompt=prompt, outcome=outcome, at=time.time(), reference_images=reference_images, key=key
+        )
         with self._lock:
-            self._calls.append(
-                CallRecord(
-                    model=model, prompt=prompt, outcome=outcome, at=time.time(), reference_images=reference_images
-                )
-            )
+            self._calls.append(record)
 
-    def calls(self, match: str | None = None) -> list[CallRecord]:
-        """Logged calls whose prompt contains `match` (all calls when `match` is None)."""
+    def calls(self, match: str | None = None, key: str | None = None) -> list[CallRecord]:
+        """Logged calls whose prompt contains `match` (all calls when `match` is None), made
+        with the API key whose fingerprint is `key` (any key when None)."""
         with self._lock:
-            return [c for c in self._calls if match is None or match in c.prompt]
+            return [c for c in self._calls if (match is None or match in c.prompt) and (key is None or c.key == key)]
+
+    def stats(self, match: str | None = None, key: str | None = None) -> dict[str, Any]:
+        """Counts of the calls `calls(match, key)` selects: `{"calls", "ok" (answered with an
+        image), "rate_limited" (every 429), "quota_exceeded" (429s of the configured quota),
+        "outcomes": {outcome: count}}`."""
+        outcomes = Counter(c.outcome for c in self.calls(match, key))
+        return {
+            "calls": sum(outcomes.values()),
+            "ok": sum(outcomes[kind] for kind in SUCCESS_OUTCOMES),
+            "rate_limited": outcomes["rate_limit"] + outcomes[QUOTA_EXCEEDED],
+            "quota_exceeded": outcomes[QUOTA_EXCEEDED],
+            "outcomes": dict(outcomes),
+        }
 
     def reset(self) -> None:
         """Forget every script and every logged call."""

@@ -7,9 +7,14 @@ In tests::
         server.script("castle", [{"kind": "rate_limit", "retry_delay_s": 2}])
         server.calls("castle")                # -> list[CallRecord]
 
+    with EmulatorServer(default_latency_s=2, quota_images_per_minute=60) as server:
+        ...                                   # 429 + RetryInfo past 60 calls a minute per key
+        server.stats()                        # -> {"calls", "ok", "rate_limited", ...}
+
 From a shell::
 
-    python -m gemini_emulator --port 8765
+    python -m gemini_emulator --port 8765 [--latency 2] [--quota-images-per-minute 60]
+        [--quota-images-per-day N] [--quota-window-s 60] [--realistic-bytes]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from .app import LATENCY_ENV, create_app
+from .quota import EmulatorConfig, key_fingerprint
 from .scripts import CallRecord, Outcome, ScriptRegistry
 
 STARTUP_TIMEOUT_S = 10.0
@@ -37,12 +43,32 @@ class EmulatorServer:
     and sets `url` ("http://127.0.0.1:54321"); it raises RuntimeError if uvicorn fails to start
     within 10 s. `stop()` shuts down (in-flight requests get 1 s before being cancelled).
     `default_latency_s`: seconds added to unscripted calls (None: env GEMINI_EMULATOR_LATENCY_S).
+    `quota_images_per_minute` / `quota_images_per_day`: calls admitted per sliding window of
+    `quota_window_s` seconds / per UTC day, per API key and model, 429 with RetryInfo past them
+    (None: no limit). `realistic_bytes`: images of a real model's size (20 MB at 4K).
+    `configure(...)` changes any of these while running.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, default_latency_s: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        default_latency_s: float | None = None,
+        *,
+        quota_images_per_minute: int | None = None,
+        quota_images_per_day: int | None = None,
+        quota_window_s: float = 60.0,
+        realistic_bytes: bool = False,
+    ) -> None:
         self.host = host
         self.port = port
-        self.app = create_app(default_latency_s)
+        self.app = create_app(
+            default_latency_s,
+            quota_images_per_minute=quota_images_per_minute,
+            quota_images_per_day=quota_images_per_day,
+            quota_window_s=quota_window_s,
+            realistic_bytes=realistic_bytes,
+        )
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -61,9 +87,25 @@ class EmulatorServer:
         """In-process GET /_emulator/calls: logged calls whose prompt contains `match`."""
         return self.registry.calls(match)
 
+    @property
+    def config(self) -> EmulatorConfig:
+        """The live settings (same object as GET /_emulator/config returns)."""
+        config: EmulatorConfig = self.app.state.config
+        return config
+
+    def configure(self, **changes: Any) -> EmulatorConfig:
+        """In-process POST /_emulator/config: change the given settings (pydantic errors raise)."""
+        self.config.update(changes)
+        return self.config
+
+    def stats(self, match: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+        """In-process GET /_emulator/stats: counts of calls (total, ok, 429s)."""
+        return self.registry.stats(match, key_fingerprint(api_key) if api_key is not None else None)
+
     def reset(self) -> None:
-        """In-process POST /_emulator/reset."""
+        """In-process POST /_emulator/reset (scripts, call log and quota windows)."""
         self.registry.reset()
+        self.app.state.quota.reset()
 
     def start(self) -> EmulatorServer:
         """Bind, serve in a background thread, and wait until listening. Returns self."""
@@ -109,7 +151,8 @@ class EmulatorServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: `python -m gemini_emulator [--host 127.0.0.1] [--port 8765] [--latency S]`."""
+    """CLI: `python -m gemini_emulator [--host 127.0.0.1] [--port 8765] [--latency S]
+    [--quota-images-per-minute N] [--quota-images-per-day N] [--quota-window-s S] [--realistic-bytes]`."""
     parser = argparse.ArgumentParser(description="Emulator of Gemini's image generateContent API")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -119,6 +162,26 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help=f"seconds per call (default: ${LATENCY_ENV} or 0)",
     )
+    parser.add_argument(
+        "--quota-images-per-minute",
+        type=int,
+        default=None,
+        help="calls admitted per sliding window, per API key and model; 429 + RetryInfo past it",
+    )
+    parser.add_argument("--quota-window-s", type=float, default=60.0, help="the window's length (default 60)")
+    parser.add_argument(
+        "--quota-images-per-day", type=int, default=None, help="calls admitted per UTC day (429 PerDay past it)"
+    )
+    parser.add_argument(
+        "--realistic-bytes", action="store_true", help="images of a real model's size (about 20 MB at 4K)"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(args.latency), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(
+        args.latency,
+        quota_images_per_minute=args.quota_images_per_minute,
+        quota_images_per_day=args.quota_images_per_day,
+        quota_window_s=args.quota_window_s,
+        realistic_bytes=args.realistic_bytes,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

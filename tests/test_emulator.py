@@ -5,6 +5,7 @@ Wire facts asserted here come from shared/GEMINI.md; sizes from kernel.catalog.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import time
@@ -19,7 +20,8 @@ from google.genai import errors, types
 from PIL import Image
 
 from gemini_emulator import EmulatorServer
-from gemini_emulator.images import render_image
+from gemini_emulator.images import realistic_image, render_image
+from gemini_emulator.quota import EmulatorConfig, QuotaRefusal, SlidingWindowQuota
 from gemini_emulator.validation import decode_base64
 
 PRO = "gemini-3-pro-image-preview"
@@ -296,3 +298,104 @@ def test_render_image_is_exact_and_deterministic() -> None:
     assert png == render_image(1376, 768, "image/png", "seed")
     assert Image.open(io.BytesIO(png)).size == (1376, 768)
     assert render_image(64, 64, "image/png", "a") != render_image(64, 64, "image/png", "b")
+
+
+def _details(error: errors.APIError) -> dict[str, dict[str, Any]]:
+    return {d["@type"].rsplit(".", 1)[-1]: d for d in error.details["error"]["details"]}
+
+
+def test_sliding_window_counts_admissions_only() -> None:
+    quota = SlidingWindowQuota(EmulatorConfig(quota_images_per_minute=3))
+    assert [quota.admit("k", PRO, now=t) for t in (0.0, 10.0, 20.0)] == [None, None, None]
+    refusal = quota.admit("k", PRO, now=30.0)
+    assert refusal == QuotaRefusal(limit=3, retry_delay_s=30.0, per_day=False)  # the call at 0 leaves at 60
+    assert quota.admit("k", PRO, now=59.2) == QuotaRefusal(3, 1.0, False)  # rounded up to whole seconds
+    assert quota.admit("other", PRO, now=30.0) is None  # per API key
+    assert quota.admit("k", FLASH, now=30.0) is None  # and per model
+    assert quota.admit("k", PRO, now=60.0) is None  # refused calls did not count
+    assert quota.admit("k", PRO, now=61.0) == QuotaRefusal(3, 9.0, False)  # window: 10, 20, 60
+
+
+def test_per_day_quota_resets_at_utc_midnight() -> None:
+    quota = SlidingWindowQuota(EmulatorConfig(quota_images_per_day=1))
+    day = 20_000 * 86_400.0
+    assert quota.admit("k", PRO, now=day + 100) is None
+    assert quota.admit("k", PRO, now=day + 200) == QuotaRefusal(1, 86_400.0 - 200, True)
+    assert quota.admit("k", PRO, now=day + 86_400) is None
+
+
+@pytest.mark.asyncio
+async def test_quota_answers_429_with_retry_info_then_recovers() -> None:
+    window = 1.0
+    with EmulatorServer(quota_images_per_minute=3, quota_window_s=window) as server:
+        options = types.HttpOptions(base_url=server.url, api_version="v1beta")
+        client = genai.Client(api_key="tenant-a", http_options=options)
+        other = genai.Client(api_key="tenant-b", http_options=options)
+        for i in range(3):
+            await _generate(client, FLASH, f"burst {i}", _config("1:1", None))
+        with pytest.raises(errors.ClientError) as info:
+            await _generate(client, FLASH, "burst 3", _config("1:1", None))
+        refused_at = time.time()
+        assert info.value.code == 429 and info.value.status == "RESOURCE_EXHAUSTED"
+        details = _details(info.value)
+        delay = float(details["RetryInfo"]["retryDelay"].removesuffix("s"))
+        assert delay == int(delay) and 1 <= delay <= window  # whole seconds until the oldest leaves
+        assert info.value.message and info.value.message.endswith(f"Please retry in {int(delay)}s.")
+        violation = details["QuotaFailure"]["violations"][0]
+        assert "PerMinute" in violation["quotaId"] and violation["quotaValue"] == "3"
+        await _generate(other, FLASH, "another key", _config("1:1", None))  # its own quota
+
+        await asyncio.sleep(max(0.0, refused_at + delay - time.time()))  # as RetryInfo says
+        response = await _generate(client, FLASH, "burst 4", _config("1:1", None))
+        assert _final_image(response).size == (1024, 1024)
+        await client.aio.aclose()
+        await other.aio.aclose()
+
+        assert server.stats(api_key="tenant-a") == {
+            "calls": 5,
+            "ok": 4,
+            "rate_limited": 1,
+            "quota_exceeded": 1,
+            "outcomes": {"ok": 4, "quota_exceeded": 1},
+        }
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            stats = (await http.get("/_emulator/stats", params={"api_key": "tenant-b"})).json()
+        assert (stats["calls"], stats["ok"], stats["rate_limited"]) == (1, 1, 0)
+
+
+def test_per_day_quota_over_http_and_config_endpoint(server: EmulatorServer) -> None:
+    control = f"{server.url}/_emulator"
+    assert httpx.post(f"{control}/config", json={"quota_images_per_day": 1}).status_code == 200
+    try:
+        assert _raw(server, FLASH, _body("daily 1"), key="daily").status_code == 200
+        refused = _raw(server, FLASH, _body("daily 2"), key="daily")
+        assert refused.status_code == 429
+        details = {d["@type"].rsplit(".", 1)[-1]: d for d in refused.json()["error"]["details"]}
+        assert "PerDay" in details["QuotaFailure"]["violations"][0]["quotaId"]
+        assert _raw(server, FLASH, _body("daily 3"), key="someone else").status_code == 200
+        bad = httpx.post(f"{control}/config", json={"quota_images_per_day": -1, "latency_s": 5})
+        assert bad.status_code == 422
+        bad = httpx.post(f"{control}/config", json={"no_such_setting": 1})
+        assert bad.status_code == 422
+        assert httpx.get(f"{control}/config").json()["latency_s"] == 0  # nothing changed
+        assert httpx.post(f"{control}/reset").status_code == 200  # forgets the day's count
+        assert _raw(server, FLASH, _body("daily 4"), key="daily").status_code == 200
+    finally:
+        httpx.post(f"{control}/config", json={"quota_images_per_day": None})
+    assert _raw(server, FLASH, _body("daily 5"), key="daily").status_code == 200
+
+
+def test_realistic_bytes_are_large_and_differ_per_call(server: EmulatorServer) -> None:
+    server.configure(realistic_bytes=True)
+    try:
+        images = [_raw(server, FLASH, _body("big")).json()["candidates"][0]["content"]["parts"][-1] for _ in range(2)]
+    finally:
+        server.configure(realistic_bytes=False)
+    raw = [decode_base64(part["inlineData"]["data"]) for part in images]
+    assert raw[0] != raw[1]
+    for data in raw:
+        assert 1.1 * 1024 * 1024 <= len(data) <= 1.5 * 1024 * 1024  # about 1.2 bytes per pixel
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        assert image.size == (1024, 1024)
+    assert len(realistic_image(64, 48, "image/jpeg", "n")) > 0
