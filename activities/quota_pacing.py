@@ -76,7 +76,6 @@ class QuotaPacer:
         self.paused_until: datetime | None = None
         self._last_decrease = 0.0
         self._last_limited = 0.0
-        self.adjustments: list[tuple[float, float, str]] = []  # (monotonic time, rate, reason)
         meter = (client.service_client.config.runtime or Runtime.default()).metric_meter
         self._pace = meter.create_gauge_float("render_model_pace", "model queue dispatch rate", "1/s")
         self._changes = meter.create_counter("render_pace_adjustments", "model queue pace changes")
@@ -97,7 +96,6 @@ class QuotaPacer:
         request.update_queue_rate_limit.reason = reason[:200]
         await self.client.workflow_service.update_task_queue_config(request)
         self.rate_per_s = rate_per_s
-        self.adjustments.append((time.monotonic(), rate_per_s, reason))
         self._pace.set(rate_per_s, {"model": self.model})
         self._changes.add(1, {"model": self.model, "kind": kind})
         log.info("model queue %s paced at %.3f calls/s: %s", self.task_queue, rate_per_s, reason)

@@ -11,10 +11,11 @@ if the API dies first), so an accepted item is never lost.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import task_service
 from api.error_responses import AppError, validation_message
@@ -27,7 +28,11 @@ from db.models import Project, User
 from kernel.payloads import TaskError
 from kernel.user_text import SingleLine
 
-_KEY = TypeAdapter(SingleLine | None)
+
+class _ItemKey(BaseModel):
+    """The one field a batch item adds to a task body."""
+
+    idempotency_key: Annotated[SingleLine, Field(min_length=1, max_length=200)] | None = None
 
 
 def _refused(index: int, status: int, code: str, message: str) -> TaskBatchItemResult:
@@ -35,16 +40,14 @@ def _refused(index: int, status: int, code: str, message: str) -> TaskBatchItemR
 
 
 async def _one(
-    resources: ApiResources, session: Any, user: User, project: Project, index: int, raw: dict[str, Any]
+    resources: ApiResources, session: AsyncSession, user: User, project: Project, index: int, raw: dict[str, Any]
 ) -> TaskBatchItemResult:
     fields = dict(raw)
     try:
-        key = _KEY.validate_python(fields.pop("idempotency_key", None))
+        key = _ItemKey.model_validate({"idempotency_key": fields.pop("idempotency_key", None)}).idempotency_key
         body = TaskCreate.model_validate(fields)
     except ValidationError as exc:
         return _refused(index, 422, "invalid_request", f"tasks.{index}.{validation_message(exc.errors())}")
-    if key is not None and not 1 <= len(key) <= 200:
-        return _refused(index, 422, "invalid_request", f"tasks.{index}.idempotency_key: 1 to 200 characters")
     try:
         async with session.begin_nested():
             result = await task_service.create_task(
@@ -66,7 +69,7 @@ async def _one(
 
 
 async def create_batch(
-    resources: ApiResources, session: Any, user: User, project: Project, batch: TaskBatchCreate
+    resources: ApiResources, session: AsyncSession, user: User, project: Project, batch: TaskBatchCreate
 ) -> list[TaskBatchItemResult]:
     """Create every item of `batch` in order; returns one result per item. Raises
     DependencyUnavailable / database outages for the whole call (503)."""

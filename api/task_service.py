@@ -169,11 +169,12 @@ async def _insert_row(session: AsyncSession, client: Client, inp: RenderTaskInpu
         await insert_task_for(session, inp)
         await session.flush()
     except DBAPIError as exc:
-        if not started_here or classify_db_error(exc).kind == "unavailable":
+        info = classify_db_error(exc)
+        if not started_here or info.kind == "unavailable":
             raise
         # The caller's transaction (or a batch item's savepoint) is rolled back by the caller.
         handle = client.get_workflow_handle(workflow_id_for(uuid.UUID(inp.task_id)))
-        reason = f"task row refused by the database: {classify_db_error(exc).message}"
+        reason = f"task row refused by the database: {info.message}"
         with contextlib.suppress(RPCError):  # already finished (its row insert failed first)
             await handle.terminate(reason=reason, rpc_timeout=START_RPC_TIMEOUT)
         log.warning("terminated workflow of refused task %s: %s", inp.task_id, reason)

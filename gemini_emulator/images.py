@@ -84,11 +84,19 @@ def render_image(width: int, height: int, mime: str, seed: str) -> bytes:
     takes well under 0.3 s, a 4K one (5504x3072) about a second.
     Raises ValueError for a non-positive size or an unsupported mime type.
     """
+    _check(width, height, mime)
+    return _encode(_paint(width, height, seed), mime)
+
+
+def _check(width: int, height: int, mime: str) -> None:
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     if mime not in SUPPORTED_MIME_TYPES:
         raise ValueError(f"unsupported mime type {mime!r}; expected one of {SUPPORTED_MIME_TYPES}")
-    image = _paint(width, height, seed)
+
+
+def _encode(image: Image.Image, mime: str) -> bytes:
+    """PNG at zlib level 1 (fast) or JPEG at quality 85."""
     buffer = io.BytesIO()
     if mime == "image/png":
         image.save(buffer, format="PNG", compress_level=1)
@@ -104,12 +112,7 @@ def _realistic_base(width: int, height: int, mime: str) -> bytes:
     band = min(height, max(1, round(height * REALISTIC_NOISE_SHARE)))
     noise = random.Random(f"{width}x{height}").randbytes(width * band * 3)
     image.paste(Image.frombytes("RGB", (width, band), noise), (0, height - band))
-    buffer = io.BytesIO()
-    if mime == "image/png":
-        image.save(buffer, format="PNG", compress_level=1)
-    else:
-        image.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
+    return _encode(image, mime)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -125,10 +128,7 @@ def realistic_image(width: int, height: int, mime: str, nonce: str) -> bytes:
     COM segment after SOI), so every call's bytes and checksum differ.
     Raises ValueError for a non-positive size or an unsupported mime type.
     """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
-    if mime not in SUPPORTED_MIME_TYPES:
-        raise ValueError(f"unsupported mime type {mime!r}; expected one of {SUPPORTED_MIME_TYPES}")
+    _check(width, height, mime)
     base = _realistic_base(width, height, mime)
     comment = nonce.encode("utf-8")[:60000]
     if mime == "image/png":

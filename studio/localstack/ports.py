@@ -1,8 +1,9 @@
-"""Small helpers for loopback ports."""
+"""Small helpers for the local stack's child processes and their loopback ports."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -27,3 +28,13 @@ def wait_for_port(host: str, port: int, timeout_s: float, what: str, alive: Call
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{what} did not listen on {host}:{port} within {timeout_s:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM `proc`, SIGKILL it if it has not exited after `timeout_s` seconds; reaps it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

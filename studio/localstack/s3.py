@@ -81,12 +81,9 @@ class MotoS3:
         """SIGTERM the server (objects are lost), SIGKILL it after `timeout_s` seconds."""
         if self._proc is None:
             return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        from studio.localstack.ports import stop_process  # lazily: the child script imports nothing of ours
+
+        stop_process(self._proc, timeout_s)
         self._proc = None
 
 

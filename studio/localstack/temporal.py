@@ -8,7 +8,7 @@ import sysconfig
 from pathlib import Path
 
 from kernel.search_attributes import dev_server_flags
-from studio.localstack.ports import wait_for_port
+from studio.localstack.ports import stop_process, wait_for_port
 
 
 def temporal_cli_path() -> Path:
@@ -98,10 +98,5 @@ class TemporalDevServer:
         """SIGTERM the server, SIGKILL it after `timeout_s` seconds."""
         if self._proc is None:
             return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc, timeout_s)
         self._proc = None

@@ -29,7 +29,7 @@ from db.users import create_user
 from studio.localstack.ports import free_port
 from studio.localstack.stack import StackEndpoints
 from tests.bench.stack import StackProcess
-from tests.chaos.processes import ManagedProcess
+from tests.chaos.processes import ManagedProcess, wait_api_ready
 
 SERVICE_GEMINI_KEY = "emulator"  # what the worker sends when no GEMINI_API_KEY is set
 PEER_GEMINI_KEY = "bench-peer"  # the peer's own key: its own quota, its own counts
@@ -227,15 +227,7 @@ class BenchEnv:
         self.workers, self.api = [], None
 
     async def wait_api_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=5) as client:
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the API never became ready; see {self.root / 'api.log'}")
-                await asyncio.sleep(0.2)
+        await wait_api_ready(self.api_url, timeout_s, f"; see {self.root / 'api.log'}")
 
     async def start(self) -> None:
         self.endpoints = await asyncio.to_thread(self.stack.start)

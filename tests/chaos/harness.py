@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from db.users import create_user
 from gemini_emulator import EmulatorServer
 from studio.localstack import LocalStack
 from studio.localstack.ports import free_port
-from tests.chaos.processes import ManagedProcess
+from tests.chaos.processes import ManagedProcess, wait_api_ready
 from tests.chaos.s3_proxy import S3FaultProxy
 
 
@@ -89,15 +88,7 @@ class ChaosEnv:
         self.api.start()
 
     async def wait_api_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=5) as client:
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/readyz")).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the API never became ready")
-                await asyncio.sleep(0.2)
+        await wait_api_ready(self.api_url, timeout_s)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.api_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 STUDIO = str(Path(sys.executable).parent / "studio")
 
@@ -42,3 +47,16 @@ class ManagedProcess:
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
         self.wait(45)
+
+
+async def wait_api_ready(api_url: str, timeout_s: float = 60, log_hint: str = "") -> None:
+    """Poll `api_url`/readyz until it answers 200; raises TimeoutError after `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=api_url, timeout=5) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API never became ready{log_hint}")
+            await asyncio.sleep(0.2)
