@@ -106,7 +106,10 @@ class LocalStack:
             self._stack.callback(self.temporal.stop)
             gemini_url = None
             if self.with_emulator:
-                self.emulator = EmulatorServer(host="127.0.0.1", port=self._gemini_port)
+                # Ephemeral: the OS picks the port at bind time. A port picked up front can be taken
+                # by then (Temporal's dev server opens random internal ports while it starts).
+                port = 0 if self.ephemeral_ports else self._gemini_port
+                self.emulator = EmulatorServer(host="127.0.0.1", port=port)
                 self.emulator.start()
                 self._stack.callback(self.emulator.stop)
                 gemini_url = self.emulator.url
