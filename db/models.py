@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -96,21 +97,28 @@ class Task(Base):
 
 
 class RenderedAsset(Base):
-    """One delivered image: unique per (task, variation), so activity retries never duplicate it."""
+    """One image: rendered (unique per (task, variation), so activity retries never duplicate it) or uploaded."""
 
     __tablename__ = "rendered_assets"
     __table_args__ = (
         UniqueConstraint("task_id", "variation_index", name="uq_rendered_assets_task_variation"),
         CheckConstraint("state IN ('draft', 'approved', 'archived')", name="state"),
         CheckConstraint("visibility IN ('private', 'public')", name="visibility"),
+        # An upload has no task; every rendered asset has its task and variation.
+        CheckConstraint(
+            "(asset_type = 'upload' AND task_id IS NULL AND variation_index IS NULL)"
+            " OR (asset_type <> 'upload' AND task_id IS NOT NULL AND variation_index IS NOT NULL)",
+            name="task_or_upload",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     project_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True)
-    variation_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    # None only for an upload (asset_type 'upload').
+    task_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    variation_index: Mapped[int | None] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(20), nullable=False, default="image")
     file_key: Mapped[str] = mapped_column(String(500), nullable=False)
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -122,6 +130,8 @@ class RenderedAsset(Base):
     state: Mapped[str] = mapped_column(String(20), nullable=False, default="draft", server_default="draft", index=True)
     asset_type: Mapped[str] = mapped_column(String(40), nullable=False, server_default="image", index=True)
     visibility: Mapped[str] = mapped_column(String(10), nullable=False, server_default="private")
+    # The WebP thumbnail's object key (<= 512 px long side); None until one is written.
+    thumbnail_key: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -134,6 +144,26 @@ class AssetParent(Base):
     parent_asset_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("rendered_assets.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class Upload(Base):
+    """A presigned PUT of a user's image into a project; `asset_id` is set once completed."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    file_key: Mapped[str] = mapped_column(String(500), nullable=False, unique=True)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    # The size the client declared, in bytes; the stored object must not exceed the cap.
+    byte_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    asset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rendered_assets.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _now_column()
 
 
 class CreationBucket(Base):
