@@ -5,17 +5,27 @@ One long-lived client per process (`ObjectStore.open`), closed on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aioboto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from clients.settings import Settings
+
+# Errors that mean "S3 did not answer" (refused, reset, timed out), not "S3 said no".
+S3_CONNECTION_ERRORS = (BotoConnectionError, HTTPClientError)
+
+
+class ObjectStoreUnavailable(RuntimeError):
+    """S3 did not answer (connection refused, reset, 5xx) within the time allowed."""
 
 
 @dataclass(frozen=True)
@@ -30,14 +40,18 @@ class StoredObject:
 class ObjectStore:
     """A bucket behind one aioboto3 S3 client."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, presign_client: Any | None = None) -> None:
         self._client = client
+        # The client that signs presigned URLs (GET and PUT): one for S3_PUBLIC_ENDPOINT_URL when
+        # that is set, else the same client. Signing is local: it never sends a request.
+        self._presign_client = presign_client if presign_client is not None else client
         self.bucket = bucket
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[ObjectStore]:
-        """Yield a store for `settings.s3_bucket` at `settings.s3_endpoint_url` (None: AWS)."""
+        """Yield a store for `settings.s3_bucket` at `settings.s3_endpoint_url` (None: AWS);
+        presigned URLs are signed for `settings.s3_public_endpoint_url` when that is set."""
         session = aioboto3.Session(
             aws_access_key_id=settings.aws_access_key_id,
             aws_secret_access_key=settings.aws_secret_access_key,
@@ -45,8 +59,17 @@ class ObjectStore:
         )
         # Short timeouts and no botocore retries: activities own retries (one layer, one policy).
         config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 1}, signature_version="s3v4")
-        async with session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config) as client:
-            yield cls(client, settings.s3_bucket)
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(
+                session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
+            )
+            presign_client = None
+            public = settings.s3_public_endpoint_url
+            if public and public != settings.s3_endpoint_url:
+                presign_client = await stack.enter_async_context(
+                    session.client("s3", endpoint_url=public, config=config)
+                )
+            yield cls(client, settings.s3_bucket, presign_client)
 
     async def put(
         self, key: str, body: bytes, content_type: str, metadata: dict[str, str], *, sha256: str | None = None
@@ -122,24 +145,56 @@ class ObjectStore:
 
     async def presigned_get_url(self, key: str, ttl_s: int) -> str:
         """A presigned GET URL for `key`, valid for `ttl_s` seconds (signed locally, no request)."""
-        url: str = await self._client.generate_presigned_url(
+        url: str = await self._presign_client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_s
         )
         return url
 
-    async def ensure_bucket(self, region: str) -> bool:
-        """Create the bucket when it does not exist; returns True when it created it."""
+    async def ensure_bucket(self, region: str, wait_s: float = 60.0) -> bool:
+        """Create the bucket when it does not exist; returns True when it created it.
+
+        Waits up to `wait_s` seconds for an S3 endpoint that is still starting (connection
+        refused or reset, timeouts, 5xx answers), retrying with a backoff of 0.5 s doubling to
+        5 s; then raises ObjectStoreUnavailable naming the endpoint and the last error. Any
+        other refusal (403 for a wrong key, ...) raises botocore's ClientError at once.
+        """
+        deadline = time.monotonic() + wait_s
+        delay = 0.5
+        while True:
+            try:
+                return await self._create_bucket_if_missing(region)
+            except (*S3_CONNECTION_ERRORS, ClientError) as exc:
+                if isinstance(exc, ClientError) and not _is_server_error(exc):
+                    raise
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    endpoint = self._client.meta.endpoint_url
+                    raise ObjectStoreUnavailable(
+                        f"S3 at {endpoint} did not answer within {wait_s:.0f} s: {exc}"
+                    ) from exc
+                await asyncio.sleep(min(delay, remaining))
+                delay = min(delay * 2, 5.0)
+
+    async def _create_bucket_if_missing(self, region: str) -> bool:
         try:
             await self.bucket_reachable()
             return False
-        except ClientError:
-            extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-            await self._client.create_bucket(Bucket=self.bucket, **extra)
-            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        await self._client.create_bucket(Bucket=self.bucket, **extra)
+        return True
 
     async def bucket_reachable(self) -> None:
         """HEAD the bucket; raises when S3 or the bucket cannot be reached."""
         await self._client.head_bucket(Bucket=self.bucket)
+
+
+def _is_server_error(exc: ClientError) -> bool:
+    """True for a 5xx answer (a store that is up but not ready yet, or overloaded)."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return isinstance(status, int) and status >= 500
 
 
 def _b64(sha256_hex: str) -> str:

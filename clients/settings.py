@@ -38,6 +38,11 @@ class Settings(BaseSettings):
 
     # Empty means AWS itself; the local stack points this at moto.
     s3_endpoint_url: str | None = f"http://127.0.0.1:{DEV_DEFAULT_PORTS['s3']}"
+    # Endpoint written into presigned URLs (handed to browsers and API clients), when it differs
+    # from the one the app itself talks to: a proxy or CDN in production, the host-published port
+    # in docker-compose (`http://s3:8333` resolves only inside the compose network). The
+    # signature covers the host, so it cannot be rewritten afterwards. Empty: S3_ENDPOINT_URL.
+    s3_public_endpoint_url: str | None = None
     s3_bucket: str = "render-studio"
     aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     aws_access_key_id: str | None = None
@@ -100,7 +105,14 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]
 
-    @field_validator("s3_endpoint_url", "gemini_base_url", "gemini_api_key", "gemini_emulator_url", mode="before")
+    @field_validator(
+        "s3_endpoint_url",
+        "s3_public_endpoint_url",
+        "gemini_base_url",
+        "gemini_api_key",
+        "gemini_emulator_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
