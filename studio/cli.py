@@ -82,13 +82,17 @@ def migrate(
     upgrade(settings.database_url, revision)
     console.print(f"database migrated to {revision}")
     if create_bucket:
-        from clients.object_store import ObjectStore
+        from clients.object_store import ObjectStore, ObjectStoreUnavailable
 
         async def make_bucket() -> bool:
             async with ObjectStore.open(settings) as store:
                 return await store.ensure_bucket(settings.aws_region)
 
-        created = asyncio.run(make_bucket())
+        try:
+            created = asyncio.run(make_bucket())
+        except ObjectStoreUnavailable as exc:
+            console.print(f"[red]bucket {settings.s3_bucket} not checked[/]: {exc}")
+            raise typer.Exit(1) from exc
         console.print(f"bucket {settings.s3_bucket} {'created' if created else 'exists'}")
 
 
