@@ -150,6 +150,16 @@ class ObjectStore:
         )
         return url
 
+    async def presigned_put_url(self, key: str, content_type: str, ttl_s: int) -> str:
+        """A presigned PUT URL for `key`, valid for `ttl_s` seconds (signed locally, no request).
+
+        The content type is signed: the client must send exactly `Content-Type: <content_type>`
+        (S3 refuses the PUT otherwise, with SignatureDoesNotMatch)."""
+        url: str = await self._presign_client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type}, ExpiresIn=ttl_s
+        )
+        return url
+
     async def ensure_bucket(self, region: str, wait_s: float = 60.0) -> bool:
         """Create the bucket when it does not exist; returns True when it created it.
 

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     # prefix before further attempts get 429 without a database query (api/auth_throttle.py).
     auth_failures_per_address_per_minute: int = Field(30, ge=1)
     auth_failures_per_key_prefix_per_minute: int = Field(10, ge=1)
+    # Uploads (issue 11): the largest file, in bytes, and image, in pixels (width x height), the
+    # API accepts, and how long a presigned PUT URL stays valid, in seconds.
+    upload_max_bytes: int = Field(25 * 1024 * 1024, ge=1)
+    upload_max_pixels: int = Field(50_000_000, ge=1)
+    upload_url_ttl_s: int = Field(900, ge=1, le=7 * 24 * 3600)
+    # Web studio (issue 11): how long a browser stays signed in, and how long a one-time sign-in
+    # link (`studio dev`, `studio sign-in-link`) stays valid, in seconds.
+    web_session_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    sign_in_link_ttl_s: int = Field(600, ge=10, le=24 * 3600)
 
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]
