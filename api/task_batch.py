@@ -11,6 +11,7 @@ if the API dies first), so an accepted item is never lost.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -28,6 +29,9 @@ from db.models import Project, User
 from kernel.payloads import TaskError
 from kernel.user_text import SingleLine
 
+# Workflow starts in flight at once for one batch call (the Temporal frontend takes them in parallel).
+START_CONCURRENCY = 32
+
 
 class _ItemKey(BaseModel):
     """The one field a batch item adds to a task body."""
@@ -39,9 +43,17 @@ def _refused(index: int, status: int, code: str, message: str) -> TaskBatchItemR
     return TaskBatchItemResult(index=index, status=status, error=TaskError(code=code, message=message))
 
 
-async def _one(
+def _refused_by_db(index: int, exc: DBAPIError) -> TaskBatchItemResult:
+    info = classify_db_error(exc)
+    if info.kind == "unavailable":
+        raise exc  # the database is gone: the whole request is a 503
+    return _refused(index, 422 if info.kind == "invalid" else 409, "invalid_request", info.message)
+
+
+async def _prepare(
     resources: ApiResources, session: AsyncSession, user: User, project: Project, index: int, raw: dict[str, Any]
-) -> TaskBatchItemResult:
+) -> TaskBatchItemResult | task_service.Created | task_service.Pending:
+    """Validate one item and plan it (database only): its refusal, its known task, or a pending one."""
     fields = dict(raw)
     try:
         key = _ItemKey.model_validate({"idempotency_key": fields.pop("idempotency_key", None)}).idempotency_key
@@ -50,16 +62,33 @@ async def _one(
         return _refused(index, 422, "invalid_request", f"tasks.{index}.{validation_message(exc.errors())}")
     try:
         async with session.begin_nested():
-            result = await task_service.create_task(
-                session, resources.sessions, resources.temporal, resources.settings, user.id, project, body, key
+            return await task_service.prepare_task(
+                session, resources.sessions, resources.settings, user.id, project, body, key
             )
     except AppError as exc:
         return _refused(index, exc.status_code, exc.code, exc.message)
     except DBAPIError as exc:
-        info = classify_db_error(exc)
-        if info.kind == "unavailable":
-            raise  # the database is gone: the whole request is a 503
-        return _refused(index, 422 if info.kind == "invalid" else 409, "invalid_request", info.message)
+        return _refused_by_db(index, exc)
+
+
+async def _record(
+    resources: ApiResources,
+    session: AsyncSession,
+    project: Project,
+    index: int,
+    pending: task_service.Pending,
+    started: bool,
+) -> TaskBatchItemResult | task_service.Created:
+    try:
+        async with session.begin_nested():
+            return await task_service.record_pending(session, resources.temporal, project, pending, started)
+    except AppError as exc:
+        return _refused(index, exc.status_code, exc.code, exc.message)
+    except DBAPIError as exc:
+        return _refused_by_db(index, exc)
+
+
+async def _view(resources: ApiResources, index: int, result: task_service.Created) -> TaskBatchItemResult:
     if result.created:
         derived = DerivedStatus(status="queued", stage="queued")
     else:
@@ -71,6 +100,35 @@ async def _one(
 async def create_batch(
     resources: ApiResources, session: AsyncSession, user: User, project: Project, batch: TaskBatchCreate
 ) -> list[TaskBatchItemResult]:
-    """Create every item of `batch` in order; returns one result per item. Raises
-    DependencyUnavailable / database outages for the whole call (503)."""
-    return [await _one(resources, session, user, project, i, raw) for i, raw in enumerate(batch.tasks)]
+    """Create every item of `batch`; returns one result per item, in order. Raises
+    DependencyUnavailable / database outages for the whole call (503).
+
+    Three passes, so the call costs one Temporal round trip rather than one per item: plan and
+    reserve each item in order (database only), start all their workflows concurrently (at most
+    START_CONCURRENCY at once), then insert the rows in order. A workflow that started is never
+    lost: its first activity writes its row if this request dies before the last pass."""
+    steps = [await _prepare(resources, session, user, project, i, raw) for i, raw in enumerate(batch.tasks)]
+    semaphore = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def start(step: task_service.Pending) -> bool | AppError:
+        async with semaphore:
+            try:
+                return await task_service.start_pending(resources.temporal, resources.settings, user.id, step)
+            except AppError as exc:
+                return exc
+
+    pending = [step for step in steps if isinstance(step, task_service.Pending)]
+    outcomes = iter(await asyncio.gather(*(start(step) for step in pending)))
+    results: list[TaskBatchItemResult] = []
+    for index, step in enumerate(steps):
+        done: TaskBatchItemResult | task_service.Created
+        if isinstance(step, task_service.Pending):
+            outcome = next(outcomes)
+            if isinstance(outcome, AppError):
+                done = _refused(index, outcome.status_code, outcome.code, outcome.message)
+            else:
+                done = await _record(resources, session, project, index, step, outcome)
+        else:
+            done = step
+        results.append(done if isinstance(done, TaskBatchItemResult) else await _view(resources, index, done))
+    return results

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.error_responses import Conflict, DependencyUnavailable, InvalidInput
-from api.limits import reserve_daily_images_or_429
+from api.limits import ImageReservation, reserve_daily_images_or_429
 from api.schemas import TaskCreate
 from clients.settings import Settings
 from db.assets import assets_in_project
@@ -195,6 +195,84 @@ async def _references(session: AsyncSession, project: Project, body: TaskCreate)
     ]
 
 
+@dataclass
+class Pending:
+    """A task planned and counted against the quota, not started yet: `start_pending`, then
+    `record_pending`. Its reservation is given back if it is not created in the end."""
+
+    task_id: uuid.UUID
+    inp: RenderTaskInput
+    expected_hash: str
+    reservation: ImageReservation
+
+
+async def prepare_task(
+    session: AsyncSession,
+    sessions: SessionFactory,
+    settings: Settings,
+    owner_id: uuid.UUID,
+    project: Project,
+    body: TaskCreate,
+    idempotency_key: str | None,
+    retry_of: RetryOf | None = None,
+) -> Created | Pending:
+    """The first, database-only step of a creation: a known Idempotency-Key answers its task
+    (`Created`, created=False); otherwise the input is checked and built and its images are
+    reserved (`Pending`). Raises InvalidInput (422: references, webhook URL, a reused key with
+    another body) or TooManyRequests (429 `quota_exceeded`)."""
+    task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
+    expected_hash = request_hash(project.id, body)
+    existing = await get_task(session, task_id) if idempotency_key else None
+    if existing is not None:
+        return _checked(existing, project, expected_hash, created=False)
+    # A replay of a known key skipped all of this: no DNS lookup, no reference query.
+    inp = await _new_task_input(session, settings, task_id, project, body, idempotency_key, retry_of)
+    reservation = await reserve_daily_images_or_429(sessions, project, body.n, settings)
+    return Pending(task_id, inp, expected_hash, reservation)
+
+
+async def start_pending(client: Client, settings: Settings, owner_id: uuid.UUID, pending: Pending) -> bool:
+    """Start the pending task's workflow; False when it already exists (a concurrent request
+    with the same key started it and counted its images: this reservation is given back).
+    Raises DependencyUnavailable (503), after giving the reservation back."""
+    try:
+        started = await _start(client, settings, pending.inp, owner_id)
+    except BaseException:
+        await pending.reservation.release()
+        raise
+    if not started:
+        await pending.reservation.release()
+    return started
+
+
+async def record_pending(
+    session: AsyncSession, client: Client, project: Project, pending: Pending, started: bool
+) -> Created:
+    """Insert the row of a task whose workflow exists (`started`: this request started it), then
+    read it back. On a duplicate start the running workflow's own input is the truth, not this
+    request's body. Raises like `_insert_row` (the reservation is then given back),
+    DependencyUnavailable, or InvalidInput for a reused key with another body."""
+    workflow_id = workflow_id_for(pending.task_id)
+    try:
+        await _insert_row(
+            session, client, pending.inp if started else await _started_input(client, workflow_id), started
+        )
+    except BaseException:
+        if started:
+            await pending.reservation.release()
+        raise
+    existing = await get_task(session, pending.task_id)
+    if existing is None:
+        raise DependencyUnavailable("task row could not be read back; retry shortly")
+    return _checked(existing, project, pending.expected_hash, created=started)
+
+
+def _checked(task: Task, project: Project, expected_hash: str, *, created: bool) -> Created:
+    if task.request_hash != expected_hash or task.project_id != project.id:
+        raise InvalidInput("Idempotency-Key was already used with a different request")
+    return Created(task, created)
+
+
 async def create_task(
     session: AsyncSession,
     sessions: SessionFactory,
@@ -208,31 +286,11 @@ async def create_task(
 ) -> Created:
     """Start the task's workflow, then insert its row. Raises DependencyUnavailable (503) or,
     for a reused Idempotency-Key with another body, InvalidInput (422)."""
-    task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
-    expected_hash = request_hash(project.id, body)
-    existing = await get_task(session, task_id) if idempotency_key else None
-    created = False
-    if existing is None:
-        # A replay of a known key skips all of this: no DNS lookup, no reference query.
-        inp = await _new_task_input(session, settings, task_id, project, body, idempotency_key, retry_of)
-        reservation = await reserve_daily_images_or_429(sessions, project, body.n, settings)
-        try:
-            created = await _start(client, settings, inp, owner_id)
-            # On a duplicate start the running workflow's own input is the truth, not this body.
-            await _insert_row(
-                session, client, inp if created else await _started_input(client, workflow_id_for(task_id)), created
-            )
-        except BaseException:
-            await reservation.release()
-            raise
-        if not created:  # a concurrent request with the same key started it and counted it
-            await reservation.release()
-        existing = await get_task(session, task_id)
-        if existing is None:
-            raise DependencyUnavailable("task row could not be read back; retry shortly")
-    if existing.request_hash != expected_hash or existing.project_id != project.id:
-        raise InvalidInput("Idempotency-Key was already used with a different request")
-    return Created(existing, created)
+    step = await prepare_task(session, sessions, settings, owner_id, project, body, idempotency_key, retry_of)
+    if isinstance(step, Created):
+        return step
+    started = await start_pending(client, settings, owner_id, step)
+    return await record_pending(session, client, project, step, started)
 
 
 async def _new_task_input(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
 from clients.settings import Settings
 from db.session import SessionFactory
+from db.usage import images_of_day, utc_day
 from gemini_emulator import EmulatorServer
 from tests.helpers import client_as_new_user, create_project, serve_api, wait_for_task
 
@@ -92,3 +94,22 @@ async def test_the_creation_bucket_lets_a_burst_through_then_paces(
     assert 1 <= int(over.headers["retry-after"]) <= 5
     assert batch.status_code == 429  # a batch takes its tokens up front, all or none
     assert refilled.status_code == 202
+
+
+async def test_one_key_twice_in_a_batch_makes_one_task(
+    http: httpx.AsyncClient, emulator: EmulatorServer, sessions: SessionFactory, token: str
+) -> None:
+    """Items are started concurrently: two items with one Idempotency-Key still name one task."""
+    project_id = await create_project(http)
+    item = {"name": "twin", "prompt": f"a twin {token}", "idempotency_key": f"twin-{token}"}
+
+    answer = await http.post(f"/api/v1/projects/{project_id}/tasks:batch", json={"tasks": [item, dict(item)]})
+
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["items"]
+    assert sorted(r["status"] for r in results) == [200, 202]
+    assert results[0]["task"]["id"] == results[1]["task"]["id"]
+    assert (await wait_for_task(http, results[0]["task"]["id"]))["status"] == "succeeded"
+    assert len(emulator.calls(token)) == 1
+    async with sessions() as session:
+        assert await images_of_day(session, uuid.UUID(project_id), utc_day(datetime.now(UTC))) == 1
