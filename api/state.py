@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
@@ -16,7 +16,8 @@ from db.session import SessionFactory
 @dataclass
 class ApiResources:
     """What request handlers need: settings, Postgres sessions, the Temporal client, S3, the
-    process's failed-authentication throttle and its cache of closed workflows' statuses."""
+    process's failed-authentication throttle and its caches of closed workflows' statuses (as
+    a describe derives them for one task, and as visibility gives them for a list)."""
 
     settings: Settings
     sessions: SessionFactory
@@ -24,3 +25,4 @@ class ApiResources:
     store: ObjectStore
     auth_throttle: AuthThrottle
     terminal_statuses: TerminalStatuses
+    listed_terminal_statuses: TerminalStatuses = field(default_factory=TerminalStatuses)

@@ -182,14 +182,24 @@ async def _termination_reason(handle: WorkflowHandle[Any, Any]) -> str:
     return "no reason given"
 
 
-async def list_task_statuses(client: Client, project_id: str, workflow_ids: list[str]) -> dict[str, DerivedStatus]:
-    """Status of each workflow id with one visibility call; ids not yet visible are `queued`."""
+async def list_task_statuses(
+    client: Client, project_id: str, workflow_ids: list[str], closed: TerminalStatuses | None = None
+) -> dict[str, DerivedStatus]:
+    """Status of each workflow id with one visibility call; ids not yet visible are `queued`.
+    Ids whose closed status `closed` holds are not asked again: a page of finished tasks read
+    before costs no Temporal call at all. Raises RPCError when Temporal is unreachable."""
     found: dict[str, DerivedStatus] = {}
-    if workflow_ids:
-        ids = ", ".join(f"'{wid}'" for wid in workflow_ids)
+    if closed is not None:
+        found = {wid: cached for wid in workflow_ids if (cached := closed.get(wid)) is not None}
+    unknown = [wid for wid in workflow_ids if wid not in found]
+    if unknown:
+        ids = ", ".join(f"'{wid}'" for wid in unknown)
         query = f"ProjectId = '{project_id}' AND WorkflowId IN ({ids})"
-        async for execution in client.list_workflows(query, page_size=len(workflow_ids)):
-            found[execution.id] = _from_search_attributes(execution.status, execution.typed_search_attributes)
+        async for execution in client.list_workflows(query, page_size=len(unknown)):
+            derived = _from_search_attributes(execution.status, execution.typed_search_attributes)
+            found[execution.id] = derived
+            if closed is not None and derived.status not in ("queued", "running"):
+                closed.put(execution.id, derived)
     return {wid: found.get(wid, DerivedStatus(status="queued", stage="queued")) for wid in workflow_ids}
 
 

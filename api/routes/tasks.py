@@ -115,7 +115,9 @@ async def list_tasks(
         rows, next_cursor = await list_project_tasks(session, project_id, filters, cursor, limit)
     except InvalidCursor as exc:
         raise InvalidInput(str(exc)) from exc
-    statuses = await list_task_statuses(resources.temporal, str(project_id), [t.workflow_id for t in rows])
+    statuses = await list_task_statuses(
+        resources.temporal, str(project_id), [t.workflow_id for t in rows], resources.listed_terminal_statuses
+    )
     items = [task_public(t, statuses[t.workflow_id], resources.settings) for t in rows]
     return Page(items=items, next_cursor=next_cursor)
 
