@@ -18,6 +18,7 @@ import logging
 import aiohttp
 import httpx
 import pydantic
+from botocore.exceptions import BotoCoreError, ClientError
 from google import genai
 from google.genai import errors, types
 from temporalio import activity
@@ -32,8 +33,9 @@ from activities.storage_backoff import store_with_retries
 from clients.object_store import ObjectStore, StoredObject
 from clients.settings import Settings
 from kernel import failure_codes
-from kernel.object_keys import staging_key
+from kernel.object_keys import staging_key, thumbnail_key
 from kernel.payloads import GeneratedImage, GenerateImageInput, ImageRef, ReferenceImage
+from kernel.thumbnails import THUMBNAIL_MIME
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +163,26 @@ class GeminiActivities:
         response = await self._call_model(inp)
         image = delivered_image(response, last_attempt=last_attempt)
         try:
-            return image, await run_cpu(verify_image, image.data, image.mime or None)
+            return image, await run_cpu(verify_image, image.data, image.mime or None, thumbnail=True)
         except InvalidImageError as exc:
             raise ApplicationError(
                 f"model returned an invalid image: {exc}", type=failure_codes.INVALID_IMAGE, non_retryable=last_attempt
             ) from exc
+
+    async def _stage_thumbnail(self, key: str, sha256: str, thumbnail: bytes | None) -> str | None:
+        """Stage the thumbnail made from the same decode beside the staged image (after it: the
+        paid image lands first); `publish_image` copies it beside the final image. One try and
+        no retries: without it `publish_image` makes the thumbnail itself, so a storage error
+        here must not fail, or delay, a paid image. Returns its key, or None."""
+        if thumbnail is None:
+            return None
+        thumb_key = thumbnail_key(key)
+        try:
+            await self._store.put(thumb_key, thumbnail, THUMBNAIL_MIME, {"source-sha256": sha256})
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("thumbnail of %s not staged (publish_image will make it): %r", key, exc)
+            return None
+        return thumb_key
 
     @activity.defn(name="generate_image")
     async def generate_image(self, inp: GenerateImageInput) -> GeneratedImage:
@@ -204,9 +221,16 @@ class GeminiActivities:
         activity.logger.info(
             "image staged", extra={"key": key, "bytes": len(image.data), "response_id": image.response_id}
         )
+        staged_thumbnail = await self._stage_thumbnail(key, sha256, verified.thumbnail)
         return GeneratedImage(
             staged=ImageRef(
-                key=key, sha256=sha256, size=len(image.data), mime=info.mime, width=info.width, height=info.height
+                key=key,
+                sha256=sha256,
+                size=len(image.data),
+                mime=info.mime,
+                width=info.width,
+                height=info.height,
+                thumbnail_key=staged_thumbnail,
             ),
             model_version=image.model_version,
             response_id=image.response_id,

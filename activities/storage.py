@@ -17,6 +17,11 @@ What is verified, and where (decode once):
   store that reports no checksum for the copy gets the final object downloaded and hashed.
 - Resized image (the asset type's exact size): download, hash and compare, cover-crop, upload;
   hashing and cropping run in the image thread pool (`activities.cpu_pool`).
+
+Thumbnails (a WebP of at most 512 px, `kernel.thumbnails`) come from a decode that happens anyway:
+`generate_image` stages one made from its verifying decode, copied here beside an unchanged
+image; a resize makes one from its crop. Only an image that was never decoded on its way here
+(staged before thumbnails existed, reused from an earlier task) is decoded for it.
 """
 
 from __future__ import annotations
@@ -27,14 +32,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.cpu_pool import run_cpu
-from activities.image_check import InvalidImageError, aspect_matches, sha256_hex
+from activities.image_check import InvalidImageError, aspect_matches, sha256_hex, thumbnail_of
 from activities.image_resize import resize_for_asset
 from activities.memory_budget import RESIZE_CONCURRENCY
 from activities.metrics import count
 from clients.object_store import ObjectStore
 from kernel import failure_codes
-from kernel.object_keys import task_prefixes
+from kernel.object_keys import task_prefixes, thumbnail_key
 from kernel.payloads import ImageRef, PublishImageInput, TaskObjectsInput
+from kernel.thumbnails import THUMBNAIL_MIME
 
 
 def _check_aspect(width: int, height: int, inp: PublishImageInput) -> None:
@@ -97,23 +103,67 @@ class StorageActivities:
         if existing is not None:
             meta = existing.metadata
             if meta.get("source-sha256", meta.get("sha256")) == staged.sha256:
-                await self._store.delete(staged.key)
-                return _ref_from_metadata(inp.final_key, existing.size, existing.content_type, meta, staged)
+                ref = _ref_from_metadata(inp.final_key, existing.size, existing.content_type, meta, staged)
+                ref.thumbnail_key = await self._ensure_thumbnail(inp, ref)
+                await self._delete_staged(staged.key)
+                return ref
         _check_aspect(staged.width, staged.height, inp)
         target = (inp.output_width, inp.output_height)
         if inp.output_width and inp.output_height and (staged.width, staged.height) != target:
             async with self._resizes:
-                ref = await self._publish_resized(inp, inp.output_width, inp.output_height)
+                ref, thumbnail = await self._publish_resized(inp, inp.output_width, inp.output_height)
+            ref.thumbnail_key = await self._ensure_thumbnail(inp, ref, thumbnail)
         else:
             ref = await self._publish_copied(inp)
+            ref.thumbnail_key = await self._ensure_thumbnail(inp, ref)
         count("render_bytes_stored", ref.size)
-        await self._store.delete(staged.key)
+        await self._delete_staged(staged.key)
         return ref
+
+    async def _delete_staged(self, key: str) -> None:
+        """Delete a staged image and its staged thumbnail (the thumbnail first: a staged image
+        without its thumbnail is still publishable, a lone staged thumbnail would be an orphan)."""
+        await self._store.delete(thumbnail_key(key))
+        await self._store.delete(key)
+
+    async def _ensure_thumbnail(self, inp: PublishImageInput, ref: ImageRef, made: bytes | None = None) -> str | None:
+        """Write the WebP thumbnail of the published image `ref` beside it, once; returns its key
+        (None only when the image cannot be thumbnailed, which never fails the publish).
+
+        From the cheapest source that is right: `made` (a resize made it from its own decode);
+        a thumbnail already there for these bytes (a retried publish); the one `generate_image`
+        staged from its decode (unchanged image: a server-side copy); else the published image
+        is downloaded and decoded once here (staged before thumbnails existed, or reused from an
+        earlier task). Storage errors propagate (retryable, like the image's own)."""
+        key = thumbnail_key(ref.key)
+        meta = {"source-sha256": ref.sha256}
+        if made is not None:
+            await self._store.put(key, made, THUMBNAIL_MIME, meta)
+            return key
+        found = await self._store.head(key)
+        if found is not None and found.metadata.get("source-sha256") == ref.sha256:
+            return key
+        staged_thumb = thumbnail_key(inp.staged.key)
+        if ref.sha256 == inp.staged.sha256:  # published unchanged: the staged thumbnail fits
+            found = await self._store.head(staged_thumb)
+            if found is not None and found.metadata.get("source-sha256") == ref.sha256:
+                await self._store.copy(staged_thumb, key, content_type=THUMBNAIL_MIME, metadata=meta)
+                return key
+        async with self._resizes:  # a full decode: bounded like a resize
+            data = await self._store.get(ref.key)
+            try:
+                thumbnail = await run_cpu(thumbnail_of, data)
+            except InvalidImageError as exc:
+                activity.logger.warning("no thumbnail for %s: %s", ref.key, exc)
+                return None
+            del data
+        await self._store.put(key, thumbnail, THUMBNAIL_MIME, meta)
+        return key
 
     async def _publish_copied(self, inp: PublishImageInput) -> ImageRef:
         """The staged bytes, unchanged, at the final key by a server-side copy."""
         staged = inp.staged
-        ref = staged.model_copy(update={"key": inp.final_key})
+        ref = staged.model_copy(update={"key": inp.final_key, "thumbnail_key": None})
         copied = await self._store.copy(
             staged.key, inp.final_key, content_type=staged.mime, metadata=_final_metadata(ref, staged)
         )
@@ -124,8 +174,9 @@ class StorageActivities:
             raise _checksum_mismatch(staged.key)
         return ref
 
-    async def _publish_resized(self, inp: PublishImageInput, width: int, height: int) -> ImageRef:
-        """The staged image cover-cropped to `width` x `height` (PNG) at the final key."""
+    async def _publish_resized(self, inp: PublishImageInput, width: int, height: int) -> tuple[ImageRef, bytes | None]:
+        """The staged image cover-cropped to `width` x `height` (PNG) at the final key, and the
+        crop's WebP thumbnail (made from the same decode) for the caller to write."""
         staged = inp.staged
         data = await self._store.get(staged.key)
         if await run_cpu(sha256_hex, data) != staged.sha256:
@@ -146,7 +197,7 @@ class StorageActivities:
             source_height=resized.source_height,
         )
         await self._store.put(inp.final_key, resized.data, ref.mime, _final_metadata(ref, staged), sha256=ref.sha256)
-        return ref
+        return ref, resized.thumbnail
 
     @activity.defn(name="discard_task_objects")
     async def discard_task_objects(self, inp: TaskObjectsInput) -> int:

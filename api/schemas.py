@@ -189,14 +189,16 @@ class TaskPublic(DerivedStatus):
 
 
 class AssetPublic(BaseModel):
-    """A rendered image; `url` is a presigned S3 GET URL a client can fetch directly."""
+    """A rendered or uploaded image; `url` is a presigned S3 GET URL a client can fetch directly,
+    `thumbnail_url` one of its WebP thumbnail (at most 512 px on the long side), null until one
+    exists. An upload (`asset_type` "upload") has null `task_id` and `variation_index`."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     project_id: uuid.UUID
-    task_id: uuid.UUID
-    variation_index: int
+    task_id: uuid.UUID | None
+    variation_index: int | None
     type: str
     file_key: str
     content_type: str
@@ -211,6 +213,28 @@ class AssetPublic(BaseModel):
     created_at: datetime
     url: str
     url_expires_in_s: int
+    thumbnail_url: str | None = None
+
+
+class UploadCreate(BaseModel):
+    """An image the caller is about to upload: its name, type and size in bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: SingleLine = Field(min_length=1, max_length=255)
+    content_type: Literal["image/png", "image/jpeg", "image/webp"]
+    byte_size: StrictCount = Field(ge=1, description="bytes; at most UPLOAD_MAX_BYTES")
+
+
+class UploadPublic(BaseModel):
+    """Where to PUT the bytes: `put_url` with exactly `put_headers`, before `expires_at`; then
+    `POST /uploads/{id}/complete`."""
+
+    id: uuid.UUID
+    put_url: str
+    put_headers: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
 
 
 class AssetUpdate(BaseModel):

@@ -1,11 +1,12 @@
-"""Rendered assets: idempotent upserts from the workflow, owner-scoped reads for the API."""
+"""Rendered assets: idempotent upserts from the workflow, uploads, owner-scoped reads for the API,
+thumbnail backfill pages."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -13,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AssetParent, Project, RenderedAsset
 from db.pagination import newest_first, page_of
-from kernel.payloads import AssetRecord
+from kernel.payloads import AssetRecord, ImageRef
+
+# The asset_type of a user's uploaded image: the one kind of asset without a task.
+UPLOAD_ASSET_TYPE = "upload"
 
 _TABLE = cast(Table, RenderedAsset.__table__)
 
@@ -34,6 +38,7 @@ async def upsert_asset_for(
         "sha256": image.sha256,
         "metadata": record.metadata,
         "asset_type": record.asset_type,
+        "thumbnail_key": image.thumbnail_key,
     }
     variation_index = record.variation_index
     stmt = (
@@ -162,3 +167,53 @@ async def set_states(session: AsyncSession, asset_ids: list[uuid.UUID], state: s
     """Set `state` on the given assets. The caller commits."""
     if asset_ids:
         await session.execute(update(RenderedAsset).where(RenderedAsset.id.in_(asset_ids)).values(state=state))
+
+
+async def insert_upload_asset(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    image: ImageRef,
+    metadata: dict[str, Any],
+) -> RenderedAsset:
+    """A new asset of asset_type 'upload' (no task, no variation) for a verified uploaded
+    image; `image.thumbnail_key` as its thumbnail. The caller commits."""
+    asset = RenderedAsset(
+        id=uuid.uuid4(),
+        project_id=project_id,
+        task_id=None,
+        variation_index=None,
+        type="image",
+        file_key=image.key,
+        content_type=image.mime,
+        width=image.width,
+        height=image.height,
+        byte_size=image.size,
+        sha256=image.sha256,
+        metadata_=metadata,
+        state="draft",
+        asset_type=UPLOAD_ASSET_TYPE,
+        visibility="private",
+        thumbnail_key=image.thumbnail_key,
+    )
+    session.add(asset)
+    await session.flush()
+    await session.refresh(asset)  # created_at, from the server
+    return asset
+
+
+async def assets_without_thumbnail(
+    session: AsyncSession, project_id: uuid.UUID | None, after_id: uuid.UUID | None, limit: int
+) -> list[RenderedAsset]:
+    """Up to `limit` assets with no thumbnail (of one project, or all), in id order after
+    `after_id`: the pages of a backfill."""
+    stmt = select(RenderedAsset).where(RenderedAsset.thumbnail_key.is_(None))
+    if project_id is not None:
+        stmt = stmt.where(RenderedAsset.project_id == project_id)
+    if after_id is not None:
+        stmt = stmt.where(RenderedAsset.id > after_id)
+    return list((await session.execute(stmt.order_by(RenderedAsset.id).limit(limit))).scalars())
+
+
+async def set_thumbnail(session: AsyncSession, asset_id: uuid.UUID, key: str) -> None:
+    """Record the asset's thumbnail key (no-op when the asset was deleted). The caller commits."""
+    await session.execute(update(RenderedAsset).where(RenderedAsset.id == asset_id).values(thumbnail_key=key))

@@ -19,3 +19,18 @@ def final_key(project_id: str, task_id: str, variation_index: int, mime: str) ->
 def task_prefixes(project_id: str, task_id: str) -> tuple[str, str]:
     """The key prefixes holding a task's staged and published objects."""
     return f"staging/projects/{project_id}/tasks/{task_id}/", f"projects/{project_id}/tasks/{task_id}/"
+
+
+def thumbnail_key(image_key: str) -> str:
+    """The WebP thumbnail beside an image: its key with the extension (if any) replaced by
+    `.thumb.webp` (`projects/p/tasks/t/0.png` -> `projects/p/tasks/t/0.thumb.webp`; a staging
+    key `staging/.../0` -> `staging/.../0.thumb.webp`). Under the same prefix as the image, so
+    whatever deletes a task's prefixes deletes its thumbnails too."""
+    head, _, name = image_key.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{head}/{stem}.thumb.webp" if head else f"{stem}.thumb.webp"
+
+
+def upload_key(project_id: str, upload_id: str, mime: str) -> str:
+    """`projects/<project>/uploads/<upload>.<ext>`: a user's uploaded image (presigned PUT)."""
+    return f"projects/{project_id}/uploads/{upload_id}.{MIME_EXTENSION.get(mime, 'bin')}"

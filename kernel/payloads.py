@@ -144,6 +144,8 @@ class ImageRef(BaseModel):
     # The model's size when the image was resized to its asset type's size.
     source_width: int | None = None
     source_height: int | None = None
+    # The WebP thumbnail beside the image (kernel.object_keys.thumbnail_key), when one was written.
+    thumbnail_key: str | None = None
 
 
 class GenerateImageInput(BaseModel):

@@ -113,6 +113,40 @@ def create_user_cmd(name: str) -> None:
     console.print(asyncio.run(main()))
 
 
+@app.command()
+def thumbnails(
+    project: Annotated[str | None, typer.Option(help="only this project's assets (its id)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="only count the assets without a thumbnail")] = False,
+) -> None:
+    """Make the WebP thumbnail of every asset that has none (published before thumbnails)."""
+    import uuid
+
+    from activities.thumbnail_backfill import backfill_thumbnails
+    from clients.object_store import ObjectStore
+    from db.session import create_engine, create_session_factory
+
+    try:
+        project_id = uuid.UUID(project) if project else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a project id: {project}") from exc
+
+    async def main() -> None:
+        settings = get_settings()
+        engine = create_engine(settings.database_url)
+        try:
+            async with ObjectStore.open(settings) as store:
+                report = await backfill_thumbnails(create_session_factory(engine), store, project_id, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+        verb = "would make" if dry_run else "made"
+        console.print(
+            f"{report.seen} assets without a thumbnail: {verb} {report.made}"
+            f", image missing {report.missing_image}, undecodable {report.undecodable}"
+        )
+
+    asyncio.run(main())
+
+
 @app.command("export-history")
 def export_history(
     workflow_id: str,

@@ -1,4 +1,5 @@
-"""Rendered assets: list, read, change state/visibility, delete; each with a presigned URL."""
+"""Rendered assets: list, read, change state/visibility, delete; each with presigned URLs of the
+image and its thumbnail."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from api.asset_view import asset_public as asset_view
 from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_project_or_404
 from api.error_responses import InvalidInput, NotFound, responses
 from api.fields import LimitQuery, Timestamp
@@ -20,10 +22,8 @@ router = APIRouter(tags=["rendered-assets"])
 
 
 async def asset_public(asset: RenderedAsset, resources: ResourcesDep) -> AssetPublic:
-    """The API view of an asset, with a presigned GET URL valid PRESIGN_TTL_S seconds."""
-    ttl = resources.settings.presign_ttl_s
-    url = await resources.store.presigned_get_url(asset.file_key, ttl)
-    return AssetPublic.model_validate({**asset.__dict__, "url": url, "url_expires_in_s": ttl})
+    """The API view of an asset, with presigned GET URLs valid PRESIGN_TTL_S seconds."""
+    return await asset_view(asset, resources.store, resources.settings.presign_ttl_s)
 
 
 async def _owned_asset_or_404(session: SessionDep, user: CurrentUser, asset_id: uuid.UUID) -> RenderedAsset:
@@ -84,9 +84,12 @@ async def update_asset(
 async def remove_asset(
     asset_id: uuid.UUID, session: SessionDep, user: CurrentUser, resources: ResourcesDep
 ) -> Response:
-    """Delete the asset's S3 object, then its row. If S3 is down nothing changes (503); a
-    retry after a later failure finishes the job (deleting a missing object succeeds)."""
+    """Delete the asset's S3 objects (image and thumbnail), then its row. If S3 is down nothing
+    changes (503); a retry after a later failure finishes the job (deleting a missing object
+    succeeds)."""
     asset = await _owned_asset_or_404(session, user, asset_id)
+    if asset.thumbnail_key:
+        await resources.store.delete(asset.thumbnail_key)
     await resources.store.delete(asset.file_key)
     await delete_asset(session, asset.id)
     return Response(status_code=204)
