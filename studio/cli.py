@@ -33,16 +33,17 @@ def dev(log_level: str = "warning") -> None:
 
 @app.command()
 def api(log_level: str = "info") -> None:
-    """Run the HTTP API against the configured services (DATABASE_URL, TEMPORAL_ADDRESS, S3_*)."""
+    """Run the HTTP API and the web studio (at /) against the configured services (DATABASE_URL,
+    TEMPORAL_ADDRESS, S3_*)."""
     import uvicorn
 
-    from api.app import create_app
     from api.http_protocol import server_config
+    from web.app import create_site
 
     settings = get_settings()
     _logging(log_level)
     config = server_config(
-        create_app(settings), settings.api_host, settings.api_port, log_level=log_level, log_config=None
+        create_site(settings), settings.api_host, settings.api_port, log_level=log_level, log_config=None
     )
     uvicorn.Server(config).run()
 
@@ -145,6 +146,27 @@ def thumbnails(
         )
 
     asyncio.run(main())
+
+
+@app.command("sign-in-link")
+def sign_in_link_cmd(
+    user: Annotated[str | None, typer.Option(help="user id or unique name (default: the `studio dev` user)")] = None,
+    base_url: Annotated[str | None, typer.Option(help="the studio address (default: http://API_HOST:API_PORT)")] = None,
+) -> None:
+    """Print a one-click sign-in link for the web studio (one use, valid SIGN_IN_LINK_TTL_S seconds)."""
+    from studio.sign_in_link import UnknownUser, new_sign_in_link, sign_in_url
+
+    settings = get_settings()
+    key_file = settings.state_dir / "dev-api-key"
+    if user is None and not key_file.exists():
+        raise typer.BadParameter(f"give --user (no {key_file} from `studio dev`)")
+    key = None if user is not None else key_file.read_text().strip()
+    try:
+        token = asyncio.run(new_sign_in_link(settings, api_key=key, user=user))
+    except UnknownUser as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(sign_in_url(settings, token, base_url))
 
 
 @app.command("export-history")

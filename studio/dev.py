@@ -30,6 +30,7 @@ from clients.temporal_client import connect, ensure_search_attributes
 from db.session import create_engine, create_session_factory
 from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
+from studio.sign_in_link import new_sign_in_link, sign_in_url
 from studio.worker import GRACEFUL_SHUTDOWN, wait_for_stop_signal
 
 console = Console()
@@ -60,7 +61,7 @@ def _save_key(key_file: Path, key: str) -> None:
     key_file.chmod(0o600)
 
 
-def _banner(settings: Settings, key: str, key_file: Path, children: list[DevProcess]) -> None:
+def _banner(settings: Settings, key: str, key_file: Path, children: list[DevProcess], link: str) -> None:
     if settings.uses_gemini_emulator:
         console.print(
             Panel(
@@ -82,6 +83,7 @@ def _banner(settings: Settings, key: str, key_file: Path, children: list[DevProc
             f"Temporal UI   {settings.temporal_ui_url}\n"
             f"Metrics       {base}/metrics (API), http://{settings.worker_metrics_bind}/metrics (worker)\n"
             f"Processes     {pids}\n"
+            f"Web studio    {link}   (one-click sign-in, valid {settings.sign_in_link_ttl_s // 60} min, once)\n"
             f"API key       {key}   (saved in {key_file})\n\n"
             f'Try: curl -H "Authorization: Bearer $(cat {key_file})" {base}/api/v1/projects',
             title="Render Studio is ready",
@@ -206,7 +208,8 @@ async def _serve(settings: Settings, key_file: Path, saved_key: str | None, log_
         worker.start()
         api.start()
         if await _wait_ready(settings, children, stop):
-            _banner(settings, key, key_file, children)
+            link = sign_in_url(settings, await new_sign_in_link(settings, api_key=key))
+            _banner(settings, key, key_file, children, link)
             code = await _until_stop_or_exit(children, stop)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/]")

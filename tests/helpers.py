@@ -14,13 +14,13 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 
-from api.app import create_app
 from api.http_protocol import server_config
 from clients.settings import Settings
 from db.session import SessionFactory
 from db.users import create_user
 from studio.embedded_server import EmbeddedServer
 from studio.localstack.ports import free_port
+from web.app import create_site
 
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
 
@@ -114,10 +114,11 @@ class ApiServer:
 
 @contextlib.asynccontextmanager
 async def serve_api(settings: Settings) -> AsyncIterator[ApiServer]:
-    """A new API app for `settings`, served by uvicorn on a free loopback port."""
+    """A new site app (the API and the web studio) for `settings`, served by uvicorn on a free
+    loopback port."""
     port = free_port()
     server = EmbeddedServer(
-        server_config(create_app(settings), "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=1)
+        server_config(create_site(settings), "127.0.0.1", port, log_level="warning", timeout_graceful_shutdown=1)
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

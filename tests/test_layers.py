@@ -19,6 +19,7 @@ FLOORS = {
     "activities": 3,
     "api": 3,  # never imports activities or workflows: same floor, so it cannot
     "workflows": 4,
+    "web": 4,  # the web studio: pages over api, db and clients; api never imports it
     "studio": 5,  # the `studio` command: composition root
 }
 
