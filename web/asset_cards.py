@@ -32,7 +32,8 @@ class AssetCard:
 def asset_label(asset: RenderedAsset) -> str:
     """The asset's prompt as the user wrote it (alt text), or the uploaded file's name."""
     meta = asset.metadata_ or {}
-    return str(meta.get("user_prompt") or meta.get("filename") or meta.get("prompt") or asset.asset_type)
+    upload = meta.get("upload") or {}
+    return str(meta.get("user_prompt") or upload.get("filename") or meta.get("prompt") or asset.asset_type)
 
 
 async def asset_card(asset: RenderedAsset, resources: ApiResources) -> AssetCard:

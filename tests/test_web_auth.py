@@ -1,0 +1,129 @@
+"""Web studio sign-in, sign-out, one-time links, CSRF and ownership, in a real Chromium against
+the real stack (the site served by uvicorn, a real worker, the emulator)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from playwright.async_api import Browser, expect
+from sqlalchemy import select
+
+from db.models import WebSession, WebSignInLink
+from db.session import SessionFactory
+from db.web_sessions import create_sign_in_link, hash_token
+from tests.helpers import ApiServer
+from tests.web_browser import browser, new_context, new_user, screenshot, sign_in
+
+__all__ = ["browser"]
+
+
+async def test_sign_in_with_api_key_then_sign_out(
+    browser: Browser, api_server: ApiServer, sessions: SessionFactory
+) -> None:
+    user_id, key = await new_user(sessions, "Ada")
+    context = await new_context(browser, api_server.base_url)
+    page = await context.new_page()
+
+    await page.goto("/projects")  # not signed in: sent to the sign-in page
+    await page.wait_for_url("**/sign-in?next=/projects")
+    await screenshot(page, "sign-in")
+    await page.get_by_label("API key").fill("rs_not-a-key")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("not valid")
+
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/projects")
+    await expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    await expect(page.locator(".who")).to_have_text("Ada")
+
+    cookie = next(c for c in await context.cookies() if c["name"] == "studio_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert key not in cookie["value"]
+    async with sessions() as session:
+        row = await session.get(WebSession, hash_token(cookie["value"]))
+        assert row is not None and row.user_id == user_id and row.expires_at > datetime.now(UTC)
+
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url("**/sign-in")
+    async with sessions() as session:
+        assert await session.get(WebSession, hash_token(cookie["value"])) is None
+    # The old cookie, replayed, signs nobody in.
+    async with httpx.AsyncClient(base_url=api_server.base_url, cookies={"studio_session": cookie["value"]}) as old:
+        assert (await old.get("/api/v1/projects")).status_code == 401
+        assert (await old.get("/projects")).status_code == 303
+    await context.close()
+
+
+async def test_one_time_sign_in_link_works_once(
+    browser: Browser, api_server: ApiServer, sessions: SessionFactory
+) -> None:
+    user_id, _ = await new_user(sessions)
+    async with sessions() as session:
+        token = await create_sign_in_link(session, user_id, ttl_s=600)
+        await session.commit()
+        stored = (await session.execute(select(WebSignInLink.token_hash))).scalars().all()
+    assert hash_token(token) in stored and token not in stored
+
+    context = await new_context(browser, api_server.base_url)
+    page = await context.new_page()
+    await page.goto(f"/sign-in/{token}")
+    await page.wait_for_url("**/projects")
+    await expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+
+    other = await new_context(browser, api_server.base_url)
+    second = await other.new_page()
+    response = await second.goto(f"/sign-in/{token}")
+    assert response is not None and response.status == 400
+    await expect(second.get_by_role("alert")).to_contain_text("already used or has expired")
+    await context.close()
+    await other.close()
+
+
+async def test_state_changing_requests_without_the_csrf_token_are_refused(
+    browser: Browser, api_server: ApiServer, sessions: SessionFactory
+) -> None:
+    _, key = await new_user(sessions)
+    context = await new_context(browser, api_server.base_url)
+    page = await sign_in(context, key)
+    token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    assert token
+
+    # The session cookie alone does not make a write: 403, and nothing is created.
+    refused = await page.request.post("/api/v1/projects", data={"name": "forged"})
+    assert refused.status == 403
+    assert (await refused.json())["error"]["code"] == "csrf_failed"
+    wrong = await page.request.post("/api/v1/projects", data={"name": "forged"}, headers={"X-CSRF-Token": "x" * 43})
+    assert wrong.status == 403
+    listed = await page.request.get("/api/v1/projects")  # reads need no token
+    assert listed.status == 200 and (await listed.json())["items"] == []
+    signed_out = await page.request.post("/sign-out", form={"csrf_token": "wrong"})
+    assert signed_out.status == 403
+
+    # With the page's token the same request goes through.
+    accepted = await page.request.post("/api/v1/projects", data={"name": "real"}, headers={"X-CSRF-Token": token})
+    assert accepted.status == 201
+    # A sign-in form posted from elsewhere (no form token from our page) is refused too.
+    cross = await page.request.post("/sign-in", form={"api_key": key, "form_token": "guess"})
+    assert cross.status == 403
+    await context.close()
+
+
+async def test_another_users_project_task_and_image_are_not_found(
+    browser: Browser, api_server: ApiServer, sessions: SessionFactory, http: httpx.AsyncClient
+) -> None:
+    project = (await http.post("/api/v1/projects", json={"name": "private"})).json()["id"]
+    task = (
+        await http.post(f"/api/v1/projects/{project}/tasks", json={"name": "t", "prompt": "a quiet lake", "n": 1})
+    ).json()["id"]
+    _, key = await new_user(sessions)
+    context = await new_context(browser, api_server.base_url)
+    page = await sign_in(context, key)
+    paths = [f"/projects/{project}", f"/projects/{project}/gallery", f"/projects/{project}/tasks", f"/tasks/{task}"]
+    for path in paths:
+        response = await page.goto(path)
+        assert response is not None and response.status == 404, path
+        await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    await screenshot(page, "not-found")
+    await context.close()
