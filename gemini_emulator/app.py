@@ -22,6 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kernel.catalog import MODELS
 
 from . import responses
+from .batch_routes import control_router as batch_control_router
+from .batch_routes import create_batch
+from .batch_routes import router as batch_router
+from .batches import BatchStore
 from .control import router as control_router
 from .error_bodies import (
     GeminiError,
@@ -50,6 +54,7 @@ from .validation import ImageRequest, parse_request, prompt_text
 
 API_VERSIONS = ("v1", "v1beta")
 LATENCY_ENV = "GEMINI_EMULATOR_LATENCY_S"
+_ACTIONS = ("generateContent", "batchGenerateContent")
 _HTTP_STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
 
 
@@ -104,6 +109,7 @@ def create_app(
     quota_images_per_day: int | None = None,
     quota_window_s: float = 60.0,
     realistic_bytes: bool = False,
+    batch_turnaround_s: float = 5.0,
 ) -> FastAPI:
     """Build the emulator app with its own ScriptRegistry at `app.state.registry`, its
     settings at `app.state.config` (an EmulatorConfig) and its quota at `app.state.quota`.
@@ -112,7 +118,9 @@ def create_app(
     GEMINI_EMULATOR_LATENCY_S (default 0). `quota_images_per_minute` calls are admitted per
     sliding `quota_window_s` (default 60 s) and `quota_images_per_day` per UTC day, per API
     key and model (None: no limit). `realistic_bytes` sends images of a real model's size
-    (20 MB at 4K) instead of small synthetic ones. All can change later (POST /_emulator/config).
+    (20 MB at 4K) instead of small synthetic ones. `batch_turnaround_s`: seconds a Batch API
+    job takes (batches.py; its jobs at `app.state.batches`). All can change later (POST
+    /_emulator/config).
     """
     app = FastAPI(title="Gemini image API emulator", docs_url="/_emulator/docs", redoc_url=None)
     app.state.registry = ScriptRegistry()
@@ -122,10 +130,14 @@ def create_app(
         quota_images_per_day=quota_images_per_day,
         quota_window_s=quota_window_s,
         realistic_bytes=realistic_bytes,
+        batch_turnaround_s=batch_turnaround_s,
     )
     app.state.config = config
+    app.state.batches = BatchStore()
     app.state.quota = SlidingWindowQuota(config)
     app.include_router(control_router)
+    app.include_router(batch_control_router)
+    app.include_router(batch_router)
 
     @app.exception_handler(StarletteHTTPException)
     async def google_http_error(_: Request, exc: StarletteHTTPException) -> Response:
@@ -150,7 +162,7 @@ def create_app(
         try:
             if not key:
                 raise permission_denied()
-            if api_version not in API_VERSIONS or model not in MODELS or action != "generateContent":
+            if api_version not in API_VERSIONS or model not in MODELS or action not in _ACTIONS:
                 raise not_found(
                     f"models/{model} is not found for API version {api_version}, or is not "
                     f"supported for {action or 'generateContent'}. Call ListModels to see the "
@@ -158,6 +170,8 @@ def create_app(
                 )
             if body is None:
                 raise invalid_argument("Invalid JSON payload received. Unexpected token.")
+            if action == "batchGenerateContent":
+                return await create_batch(request, model, body, fingerprint)
             parsed = await asyncio.to_thread(parse_request, model, body)
         except GeminiError as error:
             registry.record(model, prompt, error.status, key=fingerprint)

@@ -9,8 +9,9 @@
 - GET  /_emulator/config   -> the EmulatorConfig (latency, quotas, realistic_bytes)
 - POST /_emulator/config   `{field: value, ...}` -> the new EmulatorConfig; only the fields sent
   change (null lifts a quota); an unknown field or a bad value -> 422 and nothing changes.
-- POST /_emulator/reset    -> `{"ok": true}`; clears scripts, the call log and the quota's
-  windows (the config stays).
+- POST /_emulator/reset    -> `{"ok": true}`; clears scripts, the call log, the quota's
+  windows and the Batch API's jobs, job scripts and counters (the config stays).
+- Batch API controls (/_emulator/batch_scripts, /_emulator/batch_stats): see batch_routes.py.
 - GET  /_emulator/health   -> `{"ok": true}`
 """
 
@@ -92,6 +93,7 @@ async def reset(request: Request) -> dict[str, bool]:
     _registry(request).reset()
     quota: SlidingWindowQuota = request.app.state.quota
     quota.reset()
+    request.app.state.batches.reset()
     return {"ok": True}
 
 

@@ -40,6 +40,7 @@ class EmulatorConfig(BaseModel):
     realistic_bytes: bool = Field(
         False, description="encode images at a real model's size (about 1.2 bytes per pixel: 20 MB at 4K)"
     )
+    batch_turnaround_s: float = Field(5.0, ge=0, description="seconds from a Batch API job's creation to its end")
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply `changes` (field -> value; null lifts a quota) all at once, in place, so the

@@ -134,6 +134,7 @@ class CallRecord(BaseModel):
     at: float
     reference_images: int = 0  # inline images sent with the prompt (valid requests only)
     key: str = ""  # fingerprint of the API key (quota.key_fingerprint); "" when none was sent
+    batch: str = ""  # the batch job ("batches/<id>") that billed this item; "" for a single call
 
 
 class ScriptRegistry:
@@ -168,10 +169,19 @@ class ScriptRegistry:
                 if queue
             ]
 
-    def record(self, model: str, prompt: str, outcome: str, reference_images: int = 0, key: str = "") -> None:
-        """Append a call to the log, stamped with the current Unix time."""
+    def record(
+        self, model: str, prompt: str, outcome: str, reference_images: int = 0, key: str = "", batch: str = ""
+    ) -> None:
+        """Append a call (or a batch item, `batch` = its job's name) to the log, stamped with
+        the current Unix time."""
         record = CallRecord(
-            model=model, prompt=prompt, outcome=outcome, at=time.time(), reference_images=reference_images, key=key
+            model=model,
+            prompt=prompt,
+            outcome=outcome,
+            at=time.time(),
+            reference_images=reference_images,
+            key=key,
+            batch=batch,
         )
         with self._lock:
             self._calls.append(record)

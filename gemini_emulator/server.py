@@ -30,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from .app import LATENCY_ENV, create_app
+from .batches import BatchScript, BatchStore
 from .quota import EmulatorConfig, key_fingerprint
 from .scripts import CallRecord, Outcome, ScriptRegistry
 
@@ -46,6 +47,7 @@ class EmulatorServer:
     `quota_images_per_minute` / `quota_images_per_day`: calls admitted per sliding window of
     `quota_window_s` seconds / per UTC day, per API key and model, 429 with RetryInfo past them
     (None: no limit). `realistic_bytes`: images of a real model's size (20 MB at 4K).
+    `batch_turnaround_s`: seconds a Batch API job takes (`batch_script`, `batch_stats`).
     `configure(...)` changes any of these while running.
     """
 
@@ -59,6 +61,7 @@ class EmulatorServer:
         quota_images_per_day: int | None = None,
         quota_window_s: float = 60.0,
         realistic_bytes: bool = False,
+        batch_turnaround_s: float = 5.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -68,6 +71,7 @@ class EmulatorServer:
             quota_images_per_day=quota_images_per_day,
             quota_window_s=quota_window_s,
             realistic_bytes=realistic_bytes,
+            batch_turnaround_s=batch_turnaround_s,
         )
         self.url = ""
         self._server: uvicorn.Server | None = None
@@ -102,10 +106,28 @@ class EmulatorServer:
         """In-process GET /_emulator/stats: counts of calls (total, ok, 429s)."""
         return self.registry.stats(match, key_fingerprint(api_key) if api_key is not None else None)
 
+    @property
+    def batches(self) -> BatchStore:
+        """The Batch API's jobs (same store as the batches endpoints use)."""
+        store: BatchStore = self.app.state.batches
+        return store
+
+    def batch_script(self, match: str, outcome: str = "ok", turnaround_s: float | None = None) -> None:
+        """In-process POST /_emulator/batch_scripts: the next batch job with a prompt containing
+        `match` ends as `outcome` ("ok", "expire", "fail") after `turnaround_s` seconds."""
+        self.batches.add_script(
+            BatchScript.model_validate({"match": match, "outcome": outcome, "turnaround_s": turnaround_s})
+        )
+
+    def batch_stats(self, api_key: str | None = None) -> dict[str, int]:
+        """In-process GET /_emulator/batch_stats: `{"jobs_created", "items_billed", "cancels"}`."""
+        return self.batches.stats(key_fingerprint(api_key) if api_key is not None else None)
+
     def reset(self) -> None:
-        """In-process POST /_emulator/reset (scripts, call log and quota windows)."""
+        """In-process POST /_emulator/reset (scripts, call log, quota windows, batch jobs)."""
         self.registry.reset()
         self.app.state.quota.reset()
+        self.batches.reset()
 
     def start(self) -> EmulatorServer:
         """Bind, serve in a background thread, and wait until listening. Returns self."""
@@ -175,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--realistic-bytes", action="store_true", help="images of a real model's size (about 20 MB at 4K)"
     )
+    parser.add_argument(
+        "--batch-turnaround-s", type=float, default=5.0, help="seconds a Batch API job takes (default 5)"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     app = create_app(
@@ -183,5 +208,6 @@ def main(argv: list[str] | None = None) -> None:
         quota_images_per_day=args.quota_images_per_day,
         quota_window_s=args.quota_window_s,
         realistic_bytes=args.realistic_bytes,
+        batch_turnaround_s=args.batch_turnaround_s,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
