@@ -1,43 +1,46 @@
 """docker-compose.yml is checked without a Docker engine: it validates against the Compose
-specification's JSON schema, every app service runs a command the app really has, and every
-variable it sets on the app is a setting the app reads."""
+specification's JSON schema, and is read the way Compose and the images would read it
+(tests/compose_checks.py: one named check per concern). tests/test_compose_defects.py puts each
+defect of issue 14 back and shows its check catches it; tests/test_compose_run.py runs the app
+services' commands against the local stack."""
 
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
-from typing import Any
 
 import typer.main
 import yaml
 
 from clients.settings import Settings
+from kernel.search_attributes import ALL_KEYS
 from studio.cli import app
-
-ROOT = Path(__file__).parent.parent
-COMPOSE = ROOT / "docker-compose.yml"
-# Variables read by libraries rather than by Settings.
-LIBRARY_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
-
-
-def _app_services() -> dict[str, dict[str, Any]]:
-    services = yaml.safe_load(COMPOSE.read_text())["services"]
-    return {name: svc for name, svc in services.items() if svc.get("image") == "render-studio:local"}
+from studio.localstack.temporal import MATCHING_FLAGS
+from tests import compose_checks as cc
 
 
 def test_compose_file_validates_against_the_compose_spec() -> None:
     check = Path(sys.executable).parent / "check-jsonschema"
     result = subprocess.run(
-        [str(check), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)], capture_output=True, text=True
+        [str(check), "--builtin-schema", "vendor.compose-spec", str(cc.COMPOSE)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_services_the_readme_names_are_there() -> None:
+    assert set(cc.services(cc.load())) == {
+        "postgres", "temporal-db", "temporal-schema", "temporal", "temporal-init", "temporal-ui",
+        "s3", "gemini-emulator", "migrate", "api", "worker",
+    }  # fmt: skip
+
+
 def test_every_app_service_runs_a_real_command() -> None:
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-    services = _app_services()
+    services = {n: s for n, s in cc.services(cc.load()).items() if s.get("image") == cc.APP_IMAGE}
     assert {"api", "worker", "migrate", "gemini-emulator"} <= set(services)
     for name, service in services.items():
         command = service["command"]
@@ -48,12 +51,103 @@ def test_every_app_service_runs_a_real_command() -> None:
             importlib.import_module(command[2])
 
 
-def test_app_environment_names_are_settings() -> None:
-    known = {name.upper() for name in Settings.model_fields} | LIBRARY_VARIABLES
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        known |= set(getattr(alias, "choices", []))
-    for name, service in _app_services().items():
-        unknown = set(service["environment"]) - known
-        assert not unknown, (name, unknown)
-    assert (ROOT / "Dockerfile").exists()
+def test_one_shot_jobs_are_awaited_to_completion_and_servers_to_health() -> None:
+    assert cc.check_dependency_conditions(cc.load()) == []
+
+
+def test_every_healthcheck_connects_over_tcp() -> None:
+    assert cc.check_server_healthchecks(cc.load()) == []
+
+
+def test_one_shot_jobs_retry_a_bounded_number_of_times() -> None:
+    assert cc.check_restart_policies(cc.load()) == []
+
+
+def test_temporal_broadcast_address_is_absent_or_an_ip() -> None:
+    assert cc.check_temporal_broadcast_address(cc.load()) == []
+
+
+def test_temporal_init_waits_retries_with_a_bound_and_fails_loudly() -> None:
+    assert cc.check_temporal_init(cc.load()) == []
+
+
+def test_temporal_init_registers_the_search_attributes_the_workflows_set() -> None:
+    script = cc.temporal_init_script(cc.load())
+    listed = re.search(r"for name in ([A-Za-z ]+); do", script)
+    assert listed is not None, script
+    assert listed.group(1).split() == [key.name for key in ALL_KEYS]
+
+
+def test_presigned_urls_name_a_host_published_port_of_s3() -> None:
+    assert cc.check_s3_presign_endpoint(cc.load()) == []
+    # A team host overrides the public name; the check holds for that too.
+    assert cc.check_s3_presign_endpoint(cc.load(variables={"S3_PUBLIC_ENDPOINT_URL": "http://studio.lan:8333"})) == []
+
+
+def test_s3_store_enforces_the_apps_credentials() -> None:
+    # A wrong key cannot be shown refused without SeaweedFS itself; what SeaweedFS 3.97 loads
+    # is asserted instead: an identity for exactly the app's key, no anonymous one.
+    assert cc.check_s3_credentials(cc.load()) == []
+
+
+def test_s3_store_does_not_preallocate_disk() -> None:
+    assert cc.check_s3_disk(cc.load()) == []
+
+
+def test_images_are_pinned_to_exact_versions() -> None:
+    assert cc.check_image_pins(cc.load()) == []
+
+
+def test_temporal_server_gets_the_dynamic_config_it_no_longer_ships() -> None:
+    assert cc.check_temporal_dynamic_config(cc.load()) == []
+
+
+def test_temporal_dynamic_config_matches_the_local_dev_servers() -> None:
+    """The fairness and single-partition settings `studio dev` passes as flags (the quota pacing
+    relies on them) are in the deployment's dynamic config too, with the same values."""
+    config = yaml.safe_load((cc.ROOT / "deploy/temporal/dynamicconfig.yaml").read_text())
+    flags = dict(v.split("=", 1) for v in MATCHING_FLAGS[1::2])
+    assert {key: str(entries[0]["value"]).lower() for key, entries in config.items()} == flags
+
+
+def test_app_services_set_only_settings_and_every_needed_one() -> None:
+    assert cc.check_app_environment(cc.load()) == []
+
+
+def test_app_endpoints_name_a_service_and_the_port_it_listens_on() -> None:
+    assert cc.check_app_endpoints(cc.load()) == []
+
+
+def test_app_environment_passes_the_production_checks() -> None:
+    """The compose environment, read by Settings with STUDIO_ENV=production, is accepted (no
+    placeholder credentials, a real DATABASE_URL, a model endpoint)."""
+    for name in sorted(cc.APP_SERVICES):
+        env = cc.environment(cc.services(cc.load())[name])
+        settings = Settings(_env_file=None, **{**env, "STUDIO_ENV": "production"})  # type: ignore[arg-type]
+        assert settings.s3_public_endpoint_url == "http://localhost:8333"
+        assert settings.effective_gemini_base_url == "http://gemini-emulator:8765"
+
+
+def test_the_api_listens_on_the_port_compose_publishes() -> None:
+    api = cc.services(cc.load())["api"]
+    settings = Settings(_env_file=None, **cc.environment(api))  # type: ignore[arg-type]
+    assert settings.api_host == "0.0.0.0"
+    assert cc.published_ports(api) == {8000: settings.api_port}
+
+
+def test_dockerignore_keeps_the_virtualenv_and_local_state_out_of_the_build() -> None:
+    assert cc.check_dockerignore() == []
+
+
+def test_the_image_contains_every_package_and_file_the_install_needs() -> None:
+    """The Dockerfile copies each package pyproject installs (a new top-level package would
+    otherwise be missing from the image) and nothing it copies is excluded by .dockerignore."""
+    pyproject = tomllib.loads((cc.ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set()
+    for line in (cc.ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            copied |= {Path(src).name for src in line.split()[1:-1]}
+    assert packages | {"pyproject.toml", "README.md"} <= copied
+    ignored = {line.strip().strip("/") for line in cc.DOCKERIGNORE.read_text().splitlines() if line.strip()}
+    assert not copied & ignored
