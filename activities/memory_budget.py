@@ -36,8 +36,8 @@ MIN_CALL_MB = 4
 
 def _largest_pixels(model: str) -> int:
     spec = MODELS[model]
-    factor = max(SIZE_FACTOR.values()) if spec.supports_image_size else 1  # per side
-    return max(w * h for w, h in spec.base_sizes.values()) * factor * factor
+    factor = max(SIZE_FACTOR[size] for size in spec.image_sizes) if spec.supports_image_size else 1  # per side
+    return round(max(w * h for w, h in spec.base_sizes.values()) * factor * factor)
 
 
 def call_cost_mb(model: str, image_memory_mb: int) -> float:

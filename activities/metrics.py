@@ -8,6 +8,8 @@ Series (counters; Prometheus adds `_total`):
 - `render_model_errors{model, error_code, retryable}`: failed calls, by our error code.
 - `render_blocked{model, reason}`: prompt blocks and safety finish reasons.
 - `render_bytes_stored`: bytes written as published images.
+- `render_cost_micro_usd{model, mode}`: what the recorded images cost, in integer micro-dollars
+  (1 USD = 1,000,000; the SDK's counters are integers, and money is never a float here).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _DESCRIPTIONS = {
     "render_model_errors": "failed model calls, by error code",
     "render_blocked": "prompt blocks and image safety blocks, by reason",
     "render_bytes_stored": "bytes written as published images",
+    "render_cost_micro_usd": "cost of the recorded images, micro-dollars",
 }
 
 

@@ -8,7 +8,9 @@ from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from db.assets import delete_assets, set_states, upsert_asset_for
+from db.costs import price_task_assets
 from db.error_kinds import classify_db_error
 from db.session import SessionFactory
 from db.tasks import insert_task_for
@@ -24,12 +26,18 @@ class RecordActivities:
 
     @activity.defn(name="record_assets")
     async def record_assets(self, inp: RecordAssetsInput) -> RecordAssetsResult:
-        """Upsert one row per delivered variation in one transaction; returns the asset ids."""
+        """Upsert one row per delivered variation in one transaction, each priced from the model
+        catalogue (`cost_micro_usd`); returns the asset ids."""
         ids: list[str] = []
         async with self._sessions() as session, session.begin():
             for asset in inp.assets:
                 asset_id = await upsert_asset_for(session, uuid.UUID(inp.project_id), uuid.UUID(inp.task_id), asset)
                 ids.append(str(asset_id))
+            priced = await price_task_assets(session, uuid.UUID(inp.task_id))
+        if priced is not None and priced.images:
+            metrics.count(
+                "render_cost_micro_usd", priced.images * priced.unit_micro_usd, model=priced.model, mode=priced.mode
+            )
         return RecordAssetsResult(asset_ids=ids)
 
     @activity.defn(name="ensure_task_row")

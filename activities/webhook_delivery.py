@@ -6,12 +6,16 @@ import json
 import ssl
 import time
 import uuid
+from decimal import Decimal
+from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from clients.pinned_http import post_pinned
+from db.costs import task_costs
 from db.session import SessionFactory
 from db.users import ensure_webhook_secret
 from kernel.payloads import WebhookDelivery
@@ -55,7 +59,8 @@ class WebhookActivities:
             raise ApplicationError(str(exc), type="UnsafeWebhookUrl", non_retryable=True) from exc
         async with self._sessions() as session, session.begin():
             secret = await ensure_webhook_secret(session, uuid.UUID(inp.owner_id))
-        body = json.dumps(inp.payload, separators=(",", ":"), sort_keys=True).encode()
+            payload = await _with_task_cost(session, inp.payload)
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -74,3 +79,16 @@ class WebhookActivities:
         if not 200 <= response.status_code < 300:
             raise ApplicationError(f"webhook receiver answered {response.status_code}", type="WebhookRejected")
         return response.status_code
+
+
+async def _with_task_cost(session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+    """A task event's payload with `data.cost`: what its recorded images cost, read when the
+    message is sent (the same at every attempt: an image is priced once, when recorded).
+    `{"micro_usd": int, "usd": "<exact decimal>"}`, or null when nothing was billed."""
+    data = payload.get("data")
+    if not isinstance(data, dict) or "task_id" not in data:
+        return payload
+    task_id = uuid.UUID(str(data["task_id"]))
+    total = (await task_costs(session, [task_id])).get(task_id)
+    cost = None if total is None else {"micro_usd": total, "usd": str(Decimal(total).scaleb(-6))}
+    return {**payload, "data": {**data, "cost": cost}}

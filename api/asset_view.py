@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.schemas import AssetPublic
+from api.schemas import AssetPublic, Cost
 from clients.object_store import ObjectStore
 from db.models import RenderedAsset
 
@@ -13,5 +13,11 @@ async def asset_public(asset: RenderedAsset, store: ObjectStore, ttl_s: int) -> 
     url = await store.presigned_get_url(asset.file_key, ttl_s)
     thumbnail_url = await store.presigned_get_url(asset.thumbnail_key, ttl_s) if asset.thumbnail_key else None
     return AssetPublic.model_validate(
-        {**asset.__dict__, "url": url, "url_expires_in_s": ttl_s, "thumbnail_url": thumbnail_url}
+        {
+            **asset.__dict__,
+            "url": url,
+            "url_expires_in_s": ttl_s,
+            "thumbnail_url": thumbnail_url,
+            "cost": Cost.of(asset.cost_micro_usd),
+        }
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from api.fields import StrictCount, StrictFlag
-from kernel.catalog import DEFAULT_MODEL, MODELS, AspectRatio, ImageSize, ModelName
-from kernel.payloads import ReviewOutcome, Stage, TaskError, TaskPriority, VariationProgress
+from kernel.catalog import ASPECT_RATIOS, DEFAULT_MODEL, IMAGE_SIZES, MODELS
+from kernel.payloads import RenderMode, ReviewOutcome, Stage, TaskError, TaskPriority, VariationProgress
 from kernel.prompts.asset_types import asset_types
 from kernel.prompts.brand_kit import BrandKit
 from kernel.user_text import MultiLine, SingleLine, sanitize_user_text
@@ -93,9 +94,22 @@ class TaskCreate(BaseModel):
     prompt: MultiLine = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     description: MultiLine | None = Field(None, max_length=2000)
     n: StrictCount = Field(1, ge=1, le=8, description="number of variations, one model call each")
-    model: ModelName = DEFAULT_MODEL
-    aspect_ratio: AspectRatio = Field("1:1", description="ignored in favour of the asset type's own, if it has one")
-    image_size: ImageSize | None = Field(None, description='"1K" (default), "2K" or "4K"; 3 Pro only')
+    model: str = Field(
+        DEFAULT_MODEL, max_length=100, description="see GET /models", json_schema_extra={"enum": list(MODELS)}
+    )
+    aspect_ratio: str = Field(
+        "1:1",
+        max_length=10,
+        description="one of the model's aspect ratios (GET /models); ignored in favour of the asset type's own",
+        json_schema_extra={"enum": list(ASPECT_RATIOS)},
+    )
+    image_size: str | None = Field(
+        None,
+        max_length=10,
+        description='one of the model\'s image sizes (GET /models), e.g. "1K" (default), "2K", "4K"; '
+        "models without sizes take none",
+        json_schema_extra={"enum": list(IMAGE_SIZES)},
+    )
     asset_type: SingleLine = Field(
         "image", max_length=100, description="see GET /asset-types; sets the aspect ratio and output size"
     )
@@ -110,6 +124,11 @@ class TaskCreate(BaseModel):
         "interactive",
         description="interactive tasks are dispatched before batch ones; within a priority, projects share "
         "the model quota fairly (Temporal task queue priority and fairness keys)",
+    )
+    mode: RenderMode = Field(
+        "standard",
+        description='"standard": one model call per variation, seconds; "batch": through Gemini\'s Batch API at '
+        "half the price, done within 24 hours (the workflow waits durably)",
     )
     reference_asset_ids: list[uuid.UUID] = Field(
         default_factory=list,
@@ -126,8 +145,17 @@ class TaskCreate(BaseModel):
 
     @model_validator(mode="after")
     def _size_supported(self) -> TaskCreate:
-        if self.image_size is not None and not MODELS[self.model].supports_image_size:
+        spec = MODELS.get(self.model)
+        if spec is None:
+            raise ValueError(f"unknown model {self.model!r}; one of {', '.join(MODELS)} (GET /api/v1/models)")
+        if self.image_size is not None and not spec.supports_image_size:
             raise ValueError(f"image_size is not supported by {self.model}; leave it out")
+        if self.image_size is not None and self.image_size not in spec.image_sizes:
+            raise ValueError(
+                f"image_size {self.image_size!r} is not one of {self.model}'s: {', '.join(spec.image_sizes)}"
+            )
+        if self.mode == "batch" and not spec.supports_batch:
+            raise ValueError(f"{self.model} is not available in batch mode")
         if self.review and self.n < 2:
             raise ValueError("review needs n >= 2 variations to choose from")
         if self.review_timeout_s is not None and not self.review:
@@ -143,7 +171,11 @@ class TaskCreate(BaseModel):
         if kind.aspect_ratio is not None:
             if "aspect_ratio" in self.model_fields_set and self.aspect_ratio != kind.aspect_ratio:
                 raise ValueError(f"asset_type {kind.name} is rendered at {kind.aspect_ratio}; leave aspect_ratio out")
-            self.aspect_ratio = kind.aspect_ratio  # type: ignore[assignment]
+            self.aspect_ratio = kind.aspect_ratio
+        if self.aspect_ratio not in spec.aspect_ratios:
+            raise ValueError(
+                f"aspect_ratio {self.aspect_ratio!r} is not one of {self.model}'s: {', '.join(spec.aspect_ratios)}"
+            )
         return self
 
     def parameters(self) -> dict[str, Any]:
@@ -156,6 +188,7 @@ class TaskCreate(BaseModel):
             "asset_type": self.asset_type,
             "reference_asset_ids": [str(a) for a in self.reference_asset_ids],
             "priority": self.priority,
+            "mode": self.mode,
             "review": self.review,
             "webhook_url": self.webhook_url,
             "review_timeout_s": self.review_timeout_s,
@@ -173,8 +206,27 @@ class DerivedStatus(BaseModel):
     error: TaskError | None = None
 
 
+class Cost(BaseModel):
+    """An amount Google bills: integer micro-dollars (1 USD = 1,000,000) and the same in USD as
+    an exact decimal string. Prices: the model catalogue (GET /models)."""
+
+    micro_usd: int
+    usd: Decimal
+
+    @classmethod
+    def exact(cls, micro_usd: int) -> Cost:
+        """The cost of `micro_usd` micro-dollars."""
+        return cls(micro_usd=micro_usd, usd=Decimal(micro_usd).scaleb(-6))
+
+    @classmethod
+    def of(cls, micro_usd: int | None) -> Cost | None:
+        """The cost of `micro_usd` micro-dollars; None stays None (unknown)."""
+        return None if micro_usd is None else cls.exact(micro_usd)
+
+
 class TaskPublic(DerivedStatus):
-    """A task: its row, with the status derived from its Temporal workflow."""
+    """A task: its row, with the status derived from its Temporal workflow. `cost` is the sum
+    of its delivered images' costs (null until one is recorded)."""
 
     id: uuid.UUID
     project_id: uuid.UUID
@@ -186,6 +238,7 @@ class TaskPublic(DerivedStatus):
     temporal_ui_url: str
     retry_of_task_id: uuid.UUID | None = None
     created_at: datetime
+    cost: Cost | None = None
 
 
 class AssetPublic(BaseModel):
@@ -214,6 +267,7 @@ class AssetPublic(BaseModel):
     url: str
     url_expires_in_s: int
     thumbnail_url: str | None = None
+    cost: Cost | None = Field(None, description="what Google billed for this image; null for uploads")
 
 
 class UploadCreate(BaseModel):

@@ -61,10 +61,12 @@ PRIORITY_KEYS = {"interactive": 2, "batch": 4}
 
 def request_hash(project_id: uuid.UUID, body: TaskCreate) -> str:
     """sha256 of the canonical creation request (project and body with defaults applied).
-    `priority` counts only when not the default, so keys used before it existed still match."""
+    `priority` and `mode` count only when not the default, so keys used before they existed
+    still match."""
     fields = body.model_dump(mode="json")
-    if fields.get("priority") == "interactive":
-        del fields["priority"]
+    for name, default in (("priority", "interactive"), ("mode", "standard")):
+        if fields.get(name) == default:
+            del fields[name]
     canonical = json.dumps({"project_id": str(project_id), **fields}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.schemas import DerivedStatus, TaskPublic
+from api.schemas import Cost, DerivedStatus, TaskPublic
 from clients.settings import Settings
 from db.models import Task
 
@@ -12,8 +12,11 @@ def temporal_ui_url(settings: Settings, workflow_id: str) -> str:
     return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
 
 
-def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskPublic:
-    """The API view of a task with its derived status."""
+def task_public(
+    task: Task, derived: DerivedStatus, settings: Settings, cost_micro_usd: int | None = None
+) -> TaskPublic:
+    """The API view of a task with its derived status and, when known, the summed cost of its
+    delivered images (integer micro-dollars, `db.costs.task_costs`)."""
     return TaskPublic.model_validate(
         {
             **dict(derived),
@@ -27,5 +30,6 @@ def task_public(task: Task, derived: DerivedStatus, settings: Settings) -> TaskP
             "temporal_ui_url": temporal_ui_url(settings, task.workflow_id),
             "retry_of_task_id": task.retry_of_task_id,
             "created_at": task.created_at,
+            "cost": Cost.of(cost_micro_usd),
         }
     )

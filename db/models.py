@@ -73,6 +73,9 @@ class Project(Base):
     brand_kit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Images per UTC day; None means the server default (DAILY_IMAGE_QUOTA).
     daily_image_quota: Mapped[int | None] = mapped_column(Integer)
+    # Caps on the worst-case cost of tasks created per UTC day / month, integer micro-dollars.
+    daily_budget_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    monthly_budget_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -132,6 +135,8 @@ class RenderedAsset(Base):
     visibility: Mapped[str] = mapped_column(String(10), nullable=False, server_default="private")
     # The WebP thumbnail's object key (<= 512 px long side); None until one is written.
     thumbnail_key: Mapped[str | None] = mapped_column(String(500))
+    # What Google bills for this image, integer micro-dollars (kernel.catalog prices); None for uploads.
+    cost_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now_column()
 
 
@@ -208,3 +213,16 @@ class WebSignInLink(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     created_at: Mapped[datetime] = _now_column()
+
+
+class ProjectSpend(Base):
+    """Worst-case cost reserved by a project's task creations in one period (a UTC day or
+    month starting `period_start`), integer micro-dollars: the money budgets' O(1) counter."""
+
+    __tablename__ = "project_spend"
+    __table_args__ = (CheckConstraint("period IN ('day', 'month')", name="period"),)
+
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(5), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    reserved_micro_usd: Mapped[int] = mapped_column(BigInteger, nullable=False)

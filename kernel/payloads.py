@@ -13,9 +13,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Stage = Literal[
-    "queued", "building_prompt", "generating", "recording", "awaiting_review", "completed", "failed", "canceled"
+    "queued",
+    "building_prompt",
+    "waiting_for_batch",  # batch mode: the variations wait in (or for) a Gemini batch job
+    "generating",
+    "recording",
+    "awaiting_review",
+    "completed",
+    "failed",
+    "canceled",
 ]
 TaskPriority = Literal["interactive", "batch"]
+# standard: one model call per variation; batch: Gemini's Batch API (half price, up to 24 h).
+RenderMode = Literal["standard", "batch"]
 ReviewExpiry = Literal["approve_first", "archive_all", "keep_drafts"]
 VariationState = Literal["pending", "generating", "publishing", "succeeded", "failed"]
 
@@ -30,6 +40,7 @@ class RenderParams(BaseModel):
     asset_type: str = "image"  # a name from kernel/prompts/asset_types.yaml
     reference_asset_ids: list[str] = Field(default_factory=list)
     priority: TaskPriority = "interactive"
+    mode: RenderMode = "standard"
 
 
 class ReferenceImage(BaseModel):
@@ -228,6 +239,7 @@ class VariationProgress(BaseModel):
     asset_id: str | None = None
     error: TaskError | None = None
     retry: RetryState | None = None
+    batch_job: str | None = None  # batch mode: the Gemini batch job (`batches/<id>`) once submitted
 
 
 class TaskProgress(BaseModel):

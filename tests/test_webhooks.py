@@ -70,6 +70,7 @@ async def test_succeeded_webhook_is_signed_and_retried_with_the_same_id(
     payload = json.loads(body)
     assert payload["type"] == "task.succeeded"
     assert payload["data"]["asset_ids"] == task["asset_ids"]
+    assert payload["data"]["cost"] == task["cost"] == {"micro_usd": 134_000, "usd": "0.134000"}  # 3 Pro, 1K
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
 
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import assets, catalog, events, health, projects, public, tasks, uploads, webhook_secret
+from api.routes import assets, catalog, events, health, projects, public, tasks, uploads, usage, webhook_secret
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(projects.router)
@@ -10,6 +10,7 @@ api_router.include_router(tasks.router)
 api_router.include_router(events.router)
 api_router.include_router(assets.router)
 api_router.include_router(uploads.router)
+api_router.include_router(usage.router)
 api_router.include_router(catalog.router)
 api_router.include_router(public.router)
 api_router.include_router(webhook_secret.router)

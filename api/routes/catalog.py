@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from kernel.catalog import ASPECT_RATIOS, IMAGE_SIZES, MODELS, expected_dimensions
+from kernel.catalog import MODELS, PRICES_AS_OF, PRICES_SOURCE, expected_dimensions
 from kernel.prompts.asset_types import AssetType, asset_types
 
 router = APIRouter(tags=["catalog"])
 
 
 class ModelPublic(BaseModel):
-    """A supported Gemini image model and the parameters it accepts (Google's model docs)."""
+    """A supported Gemini image model: the parameters it accepts and what an image costs.
+
+    From the model catalogue (kernel/models.yaml or MODEL_CATALOG_FILE): sizes from Google's
+    image-generation docs, prices from Google's pricing page as of `prices_as_of`."""
 
     name: str
     aspect_ratios: list[str]
     image_sizes: list[str]
     max_reference_images: int
     sizes_1k: dict[str, tuple[int, int]]
+    batch: bool
+    price_micro_usd: dict[str, dict[str, int]] = Field(
+        description="mode -> image size -> integer micro-dollars per delivered image (1 USD = 1,000,000)"
+    )
+    prices_as_of: str
+    prices_source: str
 
 
 class AssetTypePublic(BaseModel):
@@ -34,14 +43,19 @@ class AssetTypePublic(BaseModel):
 
 @router.get("/models", response_model=list[ModelPublic])
 async def list_models() -> list[ModelPublic]:
-    """Supported models, their aspect ratios, image sizes (3 Pro only) and reference-image limits."""
+    """Supported models: aspect ratios, image sizes, reference-image limits, batch support and
+    prices, as the catalogue file says (ops extend it without a code change)."""
     return [
         ModelPublic(
             name=spec.name,
-            aspect_ratios=list(ASPECT_RATIOS),
-            image_sizes=list(IMAGE_SIZES) if spec.supports_image_size else [],
+            aspect_ratios=list(spec.aspect_ratios),
+            image_sizes=list(spec.image_sizes),
             max_reference_images=spec.max_reference_images,
-            sizes_1k={ratio: expected_dimensions(spec.name, ratio, None) for ratio in ASPECT_RATIOS},
+            sizes_1k={ratio: expected_dimensions(spec.name, ratio, None) for ratio in spec.aspect_ratios},
+            batch=spec.supports_batch,
+            price_micro_usd=spec.prices,
+            prices_as_of=PRICES_AS_OF,
+            prices_source=PRICES_SOURCE,
         )
         for spec in MODELS.values()
     ]

@@ -24,6 +24,7 @@ from api.schemas import (
 )
 from api.task_status import describe_task, list_task_statuses, workflow_ids_with_status
 from api.task_view import task_public
+from db.costs import task_costs
 from db.pagination import InvalidCursor
 from db.tasks import TaskFilters, list_project_tasks
 from kernel.payloads import ReviewOutcome
@@ -118,7 +119,8 @@ async def list_tasks(
     statuses = await list_task_statuses(
         resources.temporal, str(project_id), [t.workflow_id for t in rows], resources.listed_terminal_statuses
     )
-    items = [task_public(t, statuses[t.workflow_id], resources.settings) for t in rows]
+    costs = await task_costs(session, [t.id for t in rows])
+    items = [task_public(t, statuses[t.workflow_id], resources.settings, costs.get(t.id)) for t in rows]
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -128,7 +130,8 @@ async def get_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser, r
     any) and, on failure, `error`."""
     task = await owned_task_or_404(session, user, task_id)
     derived = await describe_task(resources.temporal, task.workflow_id, resources.terminal_statuses)
-    return task_public(task, derived, resources.settings)
+    costs = await task_costs(session, [task.id])
+    return task_public(task, derived, resources.settings, costs.get(task.id))
 
 
 @router.post(

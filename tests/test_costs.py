@@ -1,0 +1,160 @@
+"""The cost of every image, task and project (issue 12): priced from the model catalogue when
+recorded, summed on the task, reported by `GET /projects/{id}/usage`; and the catalogue itself is
+data that ops extend without a code change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from clients.settings import Settings
+from kernel.catalog import PACKAGED_CATALOG, load_catalog
+from studio.localstack.ports import free_port
+from tests.helpers import create_project, create_task, wait_for_task
+
+PRO = "gemini-3-pro-image-preview"
+FLASH = "gemini-2.5-flash-image"
+
+
+async def test_each_image_task_and_project_says_what_it_cost(http: httpx.AsyncClient, token: str) -> None:
+    project_id = await create_project(http)
+    pro = await create_task(http, project_id, prompt=f"a 4K poster {token}", n=2, image_size="4K")
+    flash = await create_task(http, project_id, prompt=f"a flash sketch {token}", model=FLASH)
+    pro_done, flash_done = await wait_for_task(http, pro["id"]), await wait_for_task(http, flash["id"])
+
+    assert pro_done["status"] == flash_done["status"] == "succeeded"
+    assert pro_done["cost"] == {"micro_usd": 480_000, "usd": "0.480000"}  # 2 x $0.24 (3 Pro, 4K)
+    assert flash_done["cost"] == {"micro_usd": 39_000, "usd": "0.039000"}
+    assets = (await http.get(f"/api/v1/projects/{project_id}/rendered-assets")).json()["items"]
+    assert sorted(a["cost"]["micro_usd"] for a in assets) == [39_000, 240_000, 240_000]
+    listed = (await http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"]
+    assert {t["id"]: t["cost"]["micro_usd"] for t in listed} == {pro["id"]: 480_000, flash["id"]: 39_000}
+
+    by_model = (await http.get(f"/api/v1/projects/{project_id}/usage", params={"group_by": "model"})).json()
+    assert [(g["key"], g["images"], g["cost"]["micro_usd"]) for g in by_model["items"]] == [
+        (FLASH, 1, 39_000),
+        (PRO, 2, 480_000),
+    ]
+    assert by_model["total"]["cost"] == {"micro_usd": 519_000, "usd": "0.519000"}
+    assert by_model["total"]["images"] == len(assets)
+    by_mode = (await http.get(f"/api/v1/projects/{project_id}/usage", params={"group_by": "mode"})).json()
+    assert [(g["key"], g["images"]) for g in by_mode["items"]] == [("standard", 3)]
+    by_day = (await http.get(f"/api/v1/projects/{project_id}/usage")).json()
+    assert [g["key"] for g in by_day["items"]] == [datetime.now(UTC).date().isoformat()]
+    before = (
+        await http.get(
+            f"/api/v1/projects/{project_id}/usage", params={"to": "2020-01-01T00:00:00Z", "from": "2019-01-01"}
+        )
+    ).json()
+    assert before["items"] == [] and before["total"]["images"] == 0
+    backwards = await http.get(
+        f"/api/v1/projects/{project_id}/usage", params={"from": "2030-01-01", "to": "2020-01-01"}
+    )
+    assert backwards.status_code == 422
+
+
+async def test_another_users_usage_is_404(http: httpx.AsyncClient, other_http: httpx.AsyncClient) -> None:
+    project_id = await create_project(http)
+    assert (await other_http.get(f"/api/v1/projects/{project_id}/usage")).status_code == 404
+
+
+async def test_models_are_served_from_the_catalogue_with_prices(http: httpx.AsyncClient) -> None:
+    models = {m["name"]: m for m in (await http.get("/api/v1/models")).json()}
+    assert set(models) == {PRO, FLASH}
+    assert models[PRO]["price_micro_usd"]["batch"]["4K"] == 120_000
+    assert models[PRO]["image_sizes"] == ["1K", "2K", "4K"] and models[FLASH]["image_sizes"] == []
+    assert models[FLASH]["batch"] is True and models[PRO]["prices_as_of"] == "2026-03"
+
+
+def test_a_broken_catalogue_is_refused_naming_the_entry(tmp_path: Path) -> None:
+    data = yaml.safe_load(PACKAGED_CATALOG.read_text())
+    del data["models"][FLASH]["price_micro_usd"]["standard"]
+    broken = tmp_path / "models.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=FLASH):
+        load_catalog(broken)
+
+
+async def test_a_model_added_in_the_catalogue_file_is_accepted_without_code_changes(
+    http: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    """Ops add Google's GA id next to the preview one: the API (its own process, started with
+    MODEL_CATALOG_FILE) lists it with its price and accepts tasks for it; the running API,
+    started without the file, refuses it."""
+    data = yaml.safe_load(PACKAGED_CATALOG.read_text())
+    data["models"]["gemini-3-pro-image"] = {
+        **data["models"][PRO],
+        "price_micro_usd": {
+            "standard": {"1K": 111_111, "2K": 111_111, "4K": 222_222},
+            "batch": {"1K": 55_555, "2K": 55_555, "4K": 111_111},
+        },
+    }
+    catalog = tmp_path / "models.yaml"
+    catalog.write_text(yaml.safe_dump(data))
+    port = free_port()
+    env = {
+        **os.environ,
+        **_settings_env(settings),
+        "MODEL_CATALOG_FILE": str(catalog),
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+    }
+    api = subprocess.Popen(  # noqa: ASYNC220 (starting a child is instant; it is awaited by polling)
+        [str(Path(sys.executable).parent / "studio"), "api", "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await _wait_ready(base, api)
+        key = http.headers["authorization"]
+        async with httpx.AsyncClient(base_url=base, headers={"authorization": key}, timeout=30) as client:
+            models = {m["name"]: m for m in (await client.get("/api/v1/models")).json()}
+            assert models["gemini-3-pro-image"]["price_micro_usd"]["standard"]["4K"] == 222_222
+            project_id = await create_project(client)
+            body = {"name": "ga", "prompt": "a GA model render", "model": "gemini-3-pro-image", "image_size": "2K"}
+            accepted = await client.post(f"/api/v1/projects/{project_id}/tasks", json=body)
+            assert accepted.status_code == 202, accepted.text
+            bad_size = await client.post(f"/api/v1/projects/{project_id}/tasks", json={**body, "image_size": "8K"})
+            assert bad_size.status_code == 422 and "gemini-3-pro-image's" in bad_size.text
+        refused = await http.post(f"/api/v1/projects/{project_id}/tasks", json=body)  # same user, same project
+        assert refused.status_code == 422 and "unknown model" in refused.text
+    finally:
+        api.terminate()
+        api.wait(timeout=15)
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    """The settings fixture as the environment a process of ours reads (field name, upper case)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None or isinstance(value, (dict, list)):
+            continue
+        env[name.upper()] = str(value)
+    return env
+
+
+async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while asyncio.get_running_loop().time() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise AssertionError(f"studio api exited {proc.returncode}: {err}")
+            try:
+                if (await client.get(f"{base}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+    raise AssertionError("studio api did not become ready")
