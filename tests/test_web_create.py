@@ -7,42 +7,17 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from PIL import Image
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, expect
 
 from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
 from tests.helpers import ApiServer, wait_for_task
-from tests.web_browser import PHONE, browser, new_context, new_user, screenshot, sign_in
+from tests.web_browser import PHONE, Studio, browser, new_context, new_user, screenshot, sign_in, studio
 
-__all__ = ["browser"]
-
-
-class Studio:
-    """A signed-in browser page and an API client for the same user."""
-
-    def __init__(self, page: Page, http: httpx.AsyncClient, context: BrowserContext) -> None:
-        self.page, self.http, self.context = page, http, context
-
-    async def project(self, name: str = "launch") -> str:
-        response = await self.http.post("/api/v1/projects", json={"name": name})
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-
-@pytest.fixture
-async def studio(browser: Browser, api_server: ApiServer, sessions: SessionFactory) -> AsyncIterator[Studio]:
-    _, key = await new_user(sessions, "Grace")
-    context = await new_context(browser, api_server.base_url)
-    page = await sign_in(context, key)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as http:
-        yield Studio(page, http, context)
-    await context.close()
+__all__ = ["browser", "studio"]
 
 
 def png_bytes(width: int = 64, height: int = 48) -> bytes:

@@ -7,11 +7,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from db.session import SessionFactory
 from db.users import create_user
+from tests.helpers import ApiServer
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -58,3 +60,27 @@ async def screenshot(page: Page, name: str, full_page: bool = True) -> None:
     """Save the page as docs/screenshots/<name>.png (committed, shown in the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+class Studio:
+    """A signed-in browser page and an API client for the same user."""
+
+    def __init__(self, page: Page, http: httpx.AsyncClient, context: BrowserContext) -> None:
+        self.page, self.http, self.context = page, http, context
+
+    async def project(self, name: str = "launch") -> str:
+        response = await self.http.post("/api/v1/projects", json={"name": name})
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+
+@pytest.fixture
+async def studio(browser: Browser, api_server: ApiServer, sessions: SessionFactory) -> AsyncIterator[Studio]:
+    """A fresh user, signed in through the page, with an API client of its own key."""
+    _, key = await new_user(sessions, "Grace")
+    context = await new_context(browser, api_server.base_url)
+    page = await sign_in(context, key)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as http:
+        yield Studio(page, http, context)
+    await context.close()

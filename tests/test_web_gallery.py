@@ -1,0 +1,189 @@
+"""Web studio gallery and task detail: thumbnails only in the grid, the lightbox keys (left/right,
+`a` approve, `x` archive, Esc), public link, delete, filters, more tiles on scroll, remix, use as
+reference with the lineage, and picking a review's winner with the compare slider. Real Chromium,
+real stack."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from playwright.async_api import Page, Request, expect
+
+from tests.helpers import wait_for_task
+from tests.web_browser import Studio, browser, screenshot, studio
+
+__all__ = ["browser", "studio"]
+
+
+async def rendered_task(studio: Studio, project_id: str, **body: Any) -> dict[str, Any]:
+    response = await studio.http.post(f"/api/v1/projects/{project_id}/tasks", json={"name": "t", **body})
+    assert response.status_code == 202, response.text
+    done = await wait_for_task(studio.http, response.json()["id"])
+    assert done["status"] == "succeeded", done
+    return done
+
+
+async def asset(studio: Studio, asset_id: str) -> httpx.Response:
+    return await studio.http.get(f"/api/v1/rendered-assets/{asset_id}")
+
+
+async def open_gallery(page: Page, project_id: str, query: str = "") -> list[str]:
+    """Open the gallery; the URLs the browser fetched from the object store meanwhile."""
+    fetched: list[str] = []
+
+    def seen(request: Request) -> None:
+        if request.resource_type == "image":
+            fetched.append(request.url)
+
+    page.on("request", seen)
+    await page.goto(f"/projects/{project_id}/gallery{query}")
+    await page.wait_for_load_state("networkidle")
+    page.remove_listener("request", seen)
+    return fetched
+
+
+async def test_lightbox_keys_approve_archive_public_link_and_delete(studio: Studio, token: str) -> None:
+    project_id = await studio.project()
+    task = await rendered_task(studio, project_id, prompt=f"three pears on a table {token}", n=3)
+    page = studio.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    fetched = await open_gallery(page, project_id)
+    tiles = page.locator(".tile")
+    await expect(tiles).to_have_count(3)
+    await expect(tiles.locator("img")).to_have_count(3)
+    keys = [(await asset(studio, a)).json() for a in task["asset_ids"]]
+    # The grid loads thumbnails (WebP beside the original), never an original.
+    assert fetched and all("thumb" in url for url in fetched), fetched
+    assert not any(k["file_key"] in url for k in keys for url in fetched)
+    await screenshot(page, "gallery")
+
+    ids = [await t.get_attribute("data-id") for t in await tiles.all()]
+    await tiles.nth(0).click()
+    lightbox = page.locator("#lightbox")
+    await expect(lightbox).to_be_visible()
+    await expect(page.locator("#lb-img")).to_have_attribute("src", f"/assets/{ids[0]}/original")
+    await expect(page.locator("#lb-label")).to_have_text(f"three pears on a table {token}")
+    await expect(page.locator("#lb-lineage")).to_contain_text("nothing (first generation)")
+    await page.keyboard.press("ArrowRight")
+    await expect(page.locator("#lb-img")).to_have_attribute("src", f"/assets/{ids[1]}/original")
+    await page.keyboard.press("a")
+    await expect(page.get_by_test_id("lb-state")).to_have_text("approved")
+    await expect(tiles.nth(1).locator(".badge.state")).to_have_text("approved")
+    assert (await asset(studio, str(ids[1]))).json()["state"] == "approved"
+    await page.keyboard.press("ArrowRight")
+    await page.keyboard.press("x")
+    await expect(page.get_by_test_id("lb-state")).to_have_text("archived")
+    assert (await asset(studio, str(ids[2]))).json()["state"] == "archived"
+    await page.keyboard.press("ArrowLeft")
+    await expect(page.locator("#lb-img")).to_have_attribute("src", f"/assets/{ids[1]}/original")
+
+    await page.get_by_role("button", name="Make public").click()
+    public_url = page.locator("#lb-public-url")
+    await expect(public_url).to_be_visible()
+    await expect(page.get_by_role("button", name="Make private")).to_be_visible()
+    async with httpx.AsyncClient() as anonymous:
+        image = await anonymous.get(await public_url.input_value(), follow_redirects=True)
+    assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    await screenshot(page, "lightbox", full_page=False)
+    await page.keyboard.press("Escape")
+    await expect(lightbox).to_be_hidden()
+
+    await open_gallery(page, project_id, "?state=approved")
+    await expect(tiles).to_have_count(1)
+    await open_gallery(page, project_id, "?visibility=public")
+    await expect(tiles).to_have_count(1)
+    await open_gallery(page, project_id, "?state=draft")
+    await expect(tiles).to_have_count(1)
+    await tiles.first.click()
+    await page.get_by_role("button", name="Delete").click()  # confirmed in the dialog
+    await expect(tiles).to_have_count(0)
+    assert (await asset(studio, str(ids[0]))).status_code == 404
+
+
+async def test_more_tiles_load_when_the_grid_end_scrolls_into_view(studio: Studio, token: str) -> None:
+    project_id = await studio.project()
+    await asyncio.gather(*(rendered_task(studio, project_id, prompt=f"tile batch {i} {token}", n=7) for i in range(4)))
+    page = studio.page
+    await open_gallery(page, project_id)
+    tiles = page.locator(".tile")
+    await expect(tiles).to_have_count(24)  # the first page
+    await page.locator(".more").scroll_into_view_if_needed()
+    await expect(tiles).to_have_count(28)
+    await expect(page.locator(".more")).to_have_count(0)
+    ids = [await t.get_attribute("data-id") for t in await tiles.all()]
+    assert len(set(ids)) == 28
+
+
+async def test_remix_and_use_as_reference_show_in_the_lineage(studio: Studio, token: str) -> None:
+    project_id = await studio.project()
+    first = await rendered_task(studio, project_id, prompt=f"a paper boat {token}", aspect_ratio="16:9", n=1)
+    [parent_id] = first["asset_ids"]
+    page = studio.page
+    await open_gallery(page, project_id)
+    await page.locator(f"#tile-{parent_id}").click()
+    await page.get_by_role("link", name="Remix").click()
+    await page.wait_for_url(f"**/projects/{project_id}/create?remix={parent_id}")
+    await expect(page.get_by_role("heading", name="Remix")).to_be_visible()
+    await expect(page.get_by_label("Prompt")).to_have_value(f"a paper boat {token}")
+    await expect(page.get_by_label("Aspect ratio")).to_have_value("16:9")
+    await expect(page.get_by_label("Variations (n)")).to_have_value("1")
+
+    await open_gallery(page, project_id)
+    await page.locator(f"#tile-{parent_id}").click()
+    await page.get_by_role("link", name="Use as reference").click()
+    await page.wait_for_url(f"**/projects/{project_id}/create?ref={parent_id}")
+    await expect(page.locator(f'input[name="reference_asset_ids"][value="{parent_id}"]')).to_be_checked()
+    await page.get_by_label("Prompt").fill(f"the same boat at night {token}")
+    await screenshot(page, "create")
+    await page.get_by_role("button", name="Render").click()
+    await page.wait_for_url(f"**/projects/{project_id}/tasks")
+    newest = (await studio.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"][0]
+    assert newest["parameters"]["reference_asset_ids"] == [parent_id]
+    done = await wait_for_task(studio.http, newest["id"])
+    [child_id] = done["asset_ids"]
+
+    await open_gallery(page, project_id)
+    await page.locator(f"#tile-{child_id}").click()
+    made_from = page.locator("#lb-lineage .lineage-row").first
+    await expect(made_from.locator(f'[data-lineage="{parent_id}"]')).to_be_visible()
+    await made_from.locator(f'[data-lineage="{parent_id}"]').click()  # browse to the parent
+    await expect(page.locator("#lb-img")).to_have_attribute("src", f"/assets/{parent_id}/original")
+    used_in = page.locator("#lb-lineage .lineage-row").nth(1)
+    await expect(used_in.locator(f'[data-lineage="{child_id}"]')).to_be_visible()
+
+
+async def test_pick_a_winner_on_the_task_page(studio: Studio, token: str) -> None:
+    project_id = await studio.project()
+    response = await studio.http.post(
+        f"/api/v1/projects/{project_id}/tasks",
+        json={"name": "pick", "prompt": f"a teapot, three takes {token}", "n": 3, "review": True},
+    )
+    task_id = response.json()["id"]
+    page = studio.page
+    await page.goto(f"/tasks/{task_id}")
+    # The page follows the task's event stream and reloads once the review opens.
+    pick = page.get_by_role("button", name="Pick as winner")
+    await expect(pick).to_have_count(3, timeout=60_000)
+    await expect(page.locator(".variation-card img")).to_have_count(3)
+    await expect(page.locator(".final-prompt")).to_contain_text(f"a teapot, three takes {token}")
+
+    await expect(page.locator("#cmp-side-a")).to_be_visible()
+    await page.get_by_role("radio", name="slider").check()
+    await expect(page.locator("#cmp-slider")).to_be_visible()
+    await page.locator("#cmp-range").fill("30")
+    assert "70%" in (await page.locator("#cmp-slide-a").get_attribute("style") or "")
+    await screenshot(page, "task-detail")
+
+    winner = await page.locator(".variation-card").nth(1).get_attribute("data-asset")
+    await pick.nth(1).click()
+    await expect(page.get_by_role("status")).to_contain_text("Winner picked", timeout=30_000)
+    states = {
+        await card.get_attribute("data-asset"): await card.get_by_test_id("state").inner_text()
+        for card in await page.locator(".variation-card").all()
+    }
+    assert states.pop(winner) == "approved"
+    assert sorted(states.values()) == ["archived", "archived"]
+    done = await wait_for_task(studio.http, task_id)
+    assert done["review"]["winner_asset_id"] == winner
