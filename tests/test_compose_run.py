@@ -27,6 +27,8 @@ import pytest
 from botocore.exceptions import ClientError
 from temporalio.client import Client
 
+from clients.object_store import ObjectStore
+from clients.settings import Settings
 from gemini_emulator import EmulatorServer
 from kernel.search_attributes import ALL_KEYS
 from studio.localstack import LocalStack, StackEndpoints
@@ -61,7 +63,7 @@ class Deployment:
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        stop_process(proc, timeout_s=10)
+        stop_process(proc, timeout_s=5)
 
 
 async def _create_database(database_url: str) -> str:
@@ -171,6 +173,24 @@ def test_s3_store_refuses_any_key_but_the_apps(deployment: Deployment) -> None:
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     anonymous = httpx.get(f"{endpoint}/render-studio/compose-check.txt")
     assert anonymous.status_code == 403
+
+
+async def test_migrate_stops_at_once_on_a_refused_key(deployment: Deployment) -> None:
+    """A wrong key is a 403, not an outage: ensure_bucket raises it at once instead of waiting."""
+    env = cc.environment(cl.service("migrate"))
+    settings = Settings(
+        _env_file=None,
+        s3_endpoint_url=f"http://127.0.0.1:{deployment.s3_port}",
+        s3_bucket=env["S3_BUCKET"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key="wrong-secret",
+    )
+    started = time.monotonic()
+    async with ObjectStore.open(settings) as store:
+        with pytest.raises(ClientError) as refused:
+            await store.ensure_bucket(settings.aws_region)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert time.monotonic() - started < 5
 
 
 def test_s3_store_writes_without_preallocating(deployment: Deployment) -> None:
