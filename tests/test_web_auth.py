@@ -3,17 +3,21 @@ the real stack (the site served by uvicorn, a real worker, the emulator)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from playwright.async_api import Browser, expect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from api.app import create_app
+from clients.settings import Settings
 from db.models import WebSession, WebSignInLink
 from db.session import SessionFactory
 from db.web_sessions import create_sign_in_link, hash_token
+from studio.sign_in_link import new_sign_in_link, sign_in_url
 from tests.helpers import ApiServer
 from tests.web_browser import browser, new_context, new_user, screenshot, sign_in
+from web.app import create_site
 
 __all__ = ["browser"]
 
@@ -127,3 +131,63 @@ async def test_another_users_project_task_and_image_are_not_found(
         await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     await screenshot(page, "not-found")
     await context.close()
+
+
+async def test_studio_dev_link_signs_the_keys_owner_in(
+    browser: Browser, api_server: ApiServer, sessions: SessionFactory, settings: Settings
+) -> None:
+    """`studio dev` / `studio sign-in-link` mint the link from the key; the URL does not carry it."""
+    _, key = await new_user(sessions, "Devi")
+    url = sign_in_url(settings, await new_sign_in_link(settings, api_key=key), base_url=api_server.base_url)
+    assert key not in url
+    context = await new_context(browser, api_server.base_url)
+    page = await context.new_page()
+    await page.goto(url)
+    await page.wait_for_url("**/projects")
+    await expect(page.locator(".who")).to_have_text("Devi")
+    await context.close()
+
+
+async def test_an_expired_session_is_sent_back_to_sign_in(
+    browser: Browser, api_server: ApiServer, sessions: SessionFactory
+) -> None:
+    _, key = await new_user(sessions)
+    context = await new_context(browser, api_server.base_url)
+    page = await sign_in(context, key)
+    cookie = next(c for c in await context.cookies() if c["name"] == "studio_session")
+    async with sessions() as session:
+        await session.execute(
+            update(WebSession)
+            .where(WebSession.token_hash == hash_token(cookie["value"]))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await session.commit()
+    await page.goto("/projects")
+    await page.wait_for_url("**/sign-in?next=/projects")
+    assert (await page.request.get("/api/v1/projects")).status == 401
+    await context.close()
+
+
+async def test_the_cookie_is_secure_behind_an_https_proxy(api_server: ApiServer, sessions: SessionFactory) -> None:
+    """A trusted proxy's `X-Forwarded-Proto: https` (uvicorn's proxy headers, from loopback) makes
+    the session cookie Secure; plain http does not."""
+    _, key = await new_user(sessions)
+    for proto, secure in (("https", True), ("http", False)):
+        headers = {"X-Forwarded-Proto": proto}
+        async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers) as client:
+            form = await client.get("/sign-in")
+            form_token = form.text.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+            # Sent by hand: httpx keeps a Secure cookie to itself over plain http, as a browser would.
+            cookie = {"Cookie": f"studio_sign_in={form.cookies['studio_sign_in']}"}
+            signed = await client.post("/sign-in", data={"api_key": key, "form_token": form_token}, headers=cookie)
+        assert signed.status_code == 303
+        set_cookie = next(v for v in signed.headers.get_list("set-cookie") if v.startswith("studio_session="))
+        assert ("; secure" in set_cookie.lower()) is secure, set_cookie
+        assert "httponly" in set_cookie.lower() and "samesite=lax" in set_cookie.lower()
+
+
+def test_pages_stay_out_of_the_api_schema() -> None:
+    settings = Settings(_env_file=None)
+    site_paths = set(create_site(settings).openapi()["paths"])
+    assert site_paths == set(create_app(settings).openapi()["paths"])
+    assert not any(p.startswith(("/projects", "/tasks", "/sign-in", "/assets")) for p in site_paths)
