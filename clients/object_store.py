@@ -91,9 +91,10 @@ class ObjectStore:
 
         The copy keeps the source's content type and metadata, or gets `content_type` and
         `metadata` instead when `metadata` is given. S3 is asked to compute the SHA-256 of the
-        bytes it writes (`ChecksumAlgorithm`); returns it as hex, or None when the store does
-        not report one (an S3-compatible store without checksums). Raises ClientError
-        (NoSuchKey) when the source is missing.
+        bytes it writes (`ChecksumAlgorithm`), or else the copy's stored SHA-256 (HEAD with
+        checksum mode); returns it as hex, or None when the store reports neither (an
+        S3-compatible store without checksums, or a source PUT without one). Raises
+        ClientError (NoSuchKey) when the source is missing.
         """
         directive: dict[str, Any] = {}
         if metadata is not None:
@@ -108,6 +109,11 @@ class ObjectStore:
             **directive,
         )
         checksum = response.get("CopyObjectResult", {}).get("ChecksumSHA256")
+        if not checksum:
+            # SeaweedFS (the local stack) reports no checksum on a copy, but keeps the one it
+            # verified when the source was PUT with `x-amz-checksum-sha256`: ask for it.
+            head = await self._client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            checksum = head.get("ChecksumSHA256")
         return base64.b64decode(checksum).hex() if checksum else None
 
     async def get(self, key: str) -> bytes:

@@ -23,7 +23,7 @@ def _logging(level: str, fmt: Literal["json", "text"] | None = None) -> None:
 
 @app.command()
 def dev(log_level: str = "warning") -> None:
-    """Run everything locally: Temporal dev server, Postgres, S3 (moto), the Gemini emulator
+    """Run everything locally: Temporal dev server, Postgres, S3 (SeaweedFS), the Gemini emulator
     (unless GEMINI_API_KEY is set), migrations, the worker and the API on 127.0.0.1:8000."""
     from studio.dev import run_dev
 

@@ -131,7 +131,9 @@ async def _stage(store: ObjectStore, data: bytes, claimed_sha256: str | None = N
     sha256 = claimed_sha256 or hashlib.sha256(data).hexdigest()
     with Image.open(io.BytesIO(data)) as img:
         width, height = img.size
-    await store.put(key, data, "image/png", {"sha256": sha256, "width": str(width), "height": str(height)})
+    metadata = {"sha256": sha256, "width": str(width), "height": str(height)}
+    # S3's checksum is always of the real bytes (S3 verifies it on PUT).
+    await store.put(key, data, "image/png", metadata, sha256=hashlib.sha256(data).hexdigest())
     return ImageRef(key=key, sha256=sha256, size=len(data), mime="image/png", width=width, height=height)
 
 

@@ -14,7 +14,7 @@ from db.migrate import upgrade
 from gemini_emulator import EmulatorServer
 from studio.localstack.ports import free_port
 from studio.localstack.postgres import EmbeddedPostgres
-from studio.localstack.s3 import MotoS3
+from studio.localstack.s3 import LocalS3
 from studio.localstack.temporal import TemporalDevServer
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def dev_ports(settings: Settings) -> dict[str, int]:
 
 
 class LocalStack:
-    """Temporal dev server, embedded Postgres (migrated), moto S3 (bucket created), Gemini emulator.
+    """Temporal dev server, embedded Postgres (migrated), SeaweedFS S3 (bucket created), Gemini emulator.
 
     Temporal, Postgres and S3 run in processes of their own; the emulator in a thread of the
     caller (tests script it in-process).
@@ -84,7 +84,7 @@ class LocalStack:
             state_dir / "temporal.db", ports["temporal"], ports["temporal_ui"], state_dir / "temporal.log"
         )
         self.postgres = EmbeddedPostgres(state_dir / "postgres", ports["postgres"])
-        self.s3 = MotoS3(ports["s3"], log_file=state_dir / "s3.log")
+        self.s3 = LocalS3(ports["s3"], state_dir / "s3", log_file=state_dir / "s3.log")
         self.with_emulator = with_emulator
         self._gemini_port = ports["gemini"]
         self.emulator: EmulatorServer | None = None

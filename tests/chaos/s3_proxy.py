@@ -1,7 +1,7 @@
-"""A small HTTP proxy in front of moto that injects S3 faults.
+"""A small HTTP proxy in front of the local S3 that injects S3 faults.
 
-moto keeps objects in memory, so it must never be restarted during a scenario; outages are
-simulated here instead. Modes: pass through; answer 503 SlowDown to everything; forward a PUT
+Outages are simulated here rather than by stopping the S3 server, so a fault is switched on and
+off at an exact moment. Modes: pass through; answer 503 SlowDown to everything; forward a PUT
 and then drop the connection without answering (the object exists, the client never hears so).
 """
 
@@ -12,6 +12,7 @@ import logging
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,12 @@ class S3FaultProxy:
         headers["Host"] = request.host
         body = await request.read()
         async with self._session.request(
-            request.method, self.upstream + request.rel_url.raw_path_qs, headers=headers, data=body
+            # The path and query exactly as the client sent them (signed with SigV4: re-quoting
+            # them would break the signature).
+            request.method,
+            URL(self.upstream + request.rel_url.raw_path_qs, encoded=True),
+            headers=headers,
+            data=body or None,  # no body, no Content-Type of aiohttp's own (it is not signed)
         ) as upstream:
             payload = await upstream.read()
             if request.method == "PUT" and self.drops_left > 0 and upstream.status == 200:
@@ -67,7 +73,10 @@ class S3FaultProxy:
                 request.transport.abort()  # the PUT landed; the client never hears so
                 raise asyncio.CancelledError
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-            return web.Response(status=upstream.status, body=payload, headers=out)
+            response = web.Response(status=upstream.status, body=payload, headers=out)
+            if request.method == "HEAD" and "Content-Length" in upstream.headers:
+                response.headers["Content-Length"] = upstream.headers["Content-Length"]  # the object's size
+            return response
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(auto_decompress=False)
