@@ -15,6 +15,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +24,11 @@ from clients.settings import Settings
 from db.models import Project, User
 from db.session import SessionFactory
 from db.usage import (
+    month_start,
     release_daily_images,
+    release_spend,
     reserve_daily_images,
+    reserve_spend,
     seconds_until_next_utc_day,
     take_creation_tokens,
     utc_day,
@@ -86,3 +90,64 @@ async def reserve_daily_images_or_429(
             code="quota_exceeded",
         )
     return ImageReservation(sessions, project.id, utc_day(now), n)
+
+
+@dataclass
+class SpendReservation:
+    """`amount` micro-dollars counted against a project's budgets (the day's and the month's
+    rows, those that have a cap); `release()` gives them back."""
+
+    sessions: SessionFactory
+    project_id: uuid.UUID
+    periods: list[tuple[str, date]]
+    amount: int
+    released: bool = False
+
+    async def release(self) -> None:
+        """Give the amount back (idempotent)."""
+        if not self.released and self.periods:
+            async with self.sessions() as session, session.begin():
+                for period, start in self.periods:
+                    await release_spend(session, self.project_id, period, start, self.amount)
+        self.released = True
+
+
+def _usd(micro_usd: int) -> str:
+    return f"${Decimal(micro_usd).scaleb(-6):f}"
+
+
+async def reserve_budget_or_429(sessions: SessionFactory, project: Project, amount: int | None) -> SpendReservation:
+    """Count a task's worst-case cost (`amount`, integer micro-dollars; None: unpriced, counted
+    as 0) against the project's daily and monthly budgets, in one transaction of its own (both
+    or neither; the rows stay locked only until it commits, so concurrent creations cannot
+    overshoot). Raises TooManyRequests (429 `budget_exceeded`, Retry-After until the period
+    ends) naming the budget, what is spent and what this task would cost."""
+    now = datetime.now(UTC)
+    today = utc_day(now)
+    caps = [
+        ("day", today, project.daily_budget_micro_usd),
+        ("month", month_start(today), project.monthly_budget_micro_usd),
+    ]
+    capped = [(period, start, cap) for period, start, cap in caps if cap is not None]
+    cost = amount or 0
+    if not capped:
+        return SpendReservation(sessions, project.id, [], cost)
+    async with sessions() as session, session.begin():
+        for period, start, cap in capped:
+            reserved, spent = await reserve_spend(session, project.id, period, start, cost, cap)
+            if not reserved:  # raising rolls the transaction back: neither period is counted
+                retry_after = seconds_until_next_utc_day(now) if period == "day" else _seconds_to_next_month(now)
+                raise TooManyRequests(
+                    f"the project's {'daily' if period == 'day' else 'monthly'} budget of {_usd(cap)} would be "
+                    f"passed: {_usd(spent)} reserved by tasks created this {period} (UTC), this task costs up "
+                    f"to {_usd(cost)}",
+                    retry_after_s=retry_after,
+                    code="budget_exceeded",
+                )
+    return SpendReservation(sessions, project.id, [(p, s) for p, s, _ in capped], cost)
+
+
+def _seconds_to_next_month(now: datetime) -> int:
+    first = month_start(utc_day(now))
+    following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return max(1, math.ceil((datetime.combine(following, datetime.min.time(), tzinfo=UTC) - now).total_seconds()))

@@ -48,12 +48,18 @@ class ProjectCreate(BaseModel):
     description: MultiLine | None = Field(None, max_length=2000)
     brand_kit: BrandKitInput | None = None
     daily_image_quota: StrictCount | None = Field(None, ge=0, le=100_000, description="images per UTC day")
+    daily_budget_micro_usd: StrictCount | None = Field(
+        None, ge=0, le=10**12, description="cap on the worst-case cost of tasks created per UTC day, micro-dollars"
+    )
+    monthly_budget_micro_usd: StrictCount | None = Field(
+        None, ge=0, le=10**13, description="cap on the worst-case cost of tasks created per UTC month, micro-dollars"
+    )
 
 
 class ProjectUpdate(BaseModel):
     """Fields to change; the brand kit applies to tasks created afterwards. `name` may be left
     out but not set to null; null `description`, `brand_kit` or `daily_image_quota` clears it
-    (the quota then falls back to the server's default)."""
+    (the quota then falls back to the server's default); a null budget removes the cap."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +71,12 @@ class ProjectUpdate(BaseModel):
     description: MultiLine | None = Field(None, max_length=2000)
     brand_kit: BrandKitInput | None = None
     daily_image_quota: StrictCount | None = Field(None, ge=0, le=100_000, description="images per UTC day")
+    daily_budget_micro_usd: StrictCount | None = Field(
+        None, ge=0, le=10**12, description="cap on the worst-case cost of tasks created per UTC day, micro-dollars"
+    )
+    monthly_budget_micro_usd: StrictCount | None = Field(
+        None, ge=0, le=10**13, description="cap on the worst-case cost of tasks created per UTC month, micro-dollars"
+    )
 
     @field_validator("name", mode="before")
     @classmethod
@@ -82,6 +94,8 @@ class ProjectPublic(BaseModel):
     description: str | None
     brand_kit: BrandKit | None = None
     daily_image_quota: int | None = None
+    daily_budget_micro_usd: int | None = None
+    monthly_budget_micro_usd: int | None = None
     created_at: datetime
 
 
@@ -239,6 +253,9 @@ class TaskPublic(DerivedStatus):
     retry_of_task_id: uuid.UUID | None = None
     created_at: datetime
     cost: Cost | None = None
+    estimated_cost: Cost | None = Field(
+        None, description="worst case: n images at the model's price for this size and mode (GET /models)"
+    )
 
 
 class AssetPublic(BaseModel):

@@ -29,10 +29,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.error_responses import Conflict, DependencyUnavailable, InvalidInput
-from api.limits import ImageReservation, reserve_daily_images_or_429
+from api.limits import ImageReservation, SpendReservation, reserve_budget_or_429, reserve_daily_images_or_429
 from api.schemas import TaskCreate
 from clients.settings import Settings
 from db.assets import assets_in_project
+from db.costs import worst_case_micro_usd
 from db.error_kinds import classify_db_error
 from db.models import Project, Task
 from db.session import SessionFactory
@@ -205,7 +206,21 @@ class Pending:
     task_id: uuid.UUID
     inp: RenderTaskInput
     expected_hash: str
-    reservation: ImageReservation
+    reservation: Reservations
+
+
+@dataclass
+class Reservations:
+    """What a pending task counted against its project's limits: images (daily quota) and
+    worst-case cost (budgets)."""
+
+    images: ImageReservation
+    spend: SpendReservation
+
+    async def release(self) -> None:
+        """Give both back (idempotent)."""
+        await self.images.release()
+        await self.spend.release()
 
 
 async def prepare_task(
@@ -219,9 +234,9 @@ async def prepare_task(
     retry_of: RetryOf | None = None,
 ) -> Created | Pending:
     """The first, database-only step of a creation: a known Idempotency-Key answers its task
-    (`Created`, created=False); otherwise the input is checked and built and its images are
-    reserved (`Pending`). Raises InvalidInput (422: references, webhook URL, a reused key with
-    another body) or TooManyRequests (429 `quota_exceeded`)."""
+    (`Created`, created=False); otherwise the input is checked and built and its images and
+    worst-case cost are reserved (`Pending`). Raises InvalidInput (422: references, webhook URL,
+    a reused key with another body) or TooManyRequests (429 `quota_exceeded`, `budget_exceeded`)."""
     task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
     expected_hash = request_hash(project.id, body)
     existing = await get_task(session, task_id) if idempotency_key else None
@@ -229,8 +244,13 @@ async def prepare_task(
         return _checked(existing, project, expected_hash, created=False)
     # A replay of a known key skipped all of this: no DNS lookup, no reference query.
     inp = await _new_task_input(session, settings, task_id, project, body, idempotency_key, retry_of)
-    reservation = await reserve_daily_images_or_429(sessions, project, body.n, settings)
-    return Pending(task_id, inp, expected_hash, reservation)
+    images = await reserve_daily_images_or_429(sessions, project, body.n, settings)
+    try:
+        spend = await reserve_budget_or_429(sessions, project, worst_case_micro_usd(body.parameters()))
+    except BaseException:
+        await images.release()
+        raise
+    return Pending(task_id, inp, expected_hash, Reservations(images, spend))
 
 
 async def start_pending(client: Client, settings: Settings, owner_id: uuid.UUID, pending: Pending) -> bool:

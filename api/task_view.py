@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.schemas import Cost, DerivedStatus, TaskPublic
 from clients.settings import Settings
+from db.costs import worst_case_micro_usd
 from db.models import Task
 
 
@@ -31,5 +32,6 @@ def task_public(
             "retry_of_task_id": task.retry_of_task_id,
             "created_at": task.created_at,
             "cost": Cost.of(cost_micro_usd),
+            "estimated_cost": Cost.of(worst_case_micro_usd(task.parameters)),
         }
     )

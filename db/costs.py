@@ -51,6 +51,14 @@ class Priced:
     unit_micro_usd: int
 
 
+def worst_case_micro_usd(parameters: dict[str, object]) -> int | None:
+    """What a task with these parameters costs if every variation delivers: n x the image
+    price, integer micro-dollars; None when the model has no price."""
+    price = task_image_price(parameters)
+    n = parameters.get("n", 1)
+    return None if price is None else price * (n if isinstance(n, int) else 1)
+
+
 async def price_task_assets(session: AsyncSession, task_id: uuid.UUID) -> Priced | None:
     """Set the cost of the task's recorded assets that have none yet (idempotent: a retried
     record prices nothing twice); what it priced now, or None when the task is unknown or its

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import CreationBucket, ProjectDailyImages
+from db.models import CreationBucket, ProjectDailyImages, ProjectSpend
 
 
 def utc_day(now: datetime) -> date:
@@ -89,3 +89,48 @@ def seconds_until_next_utc_day(now: datetime) -> int:
     """Whole seconds (at least 1) until the next 00:00 UTC."""
     tomorrow = (now.astimezone(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1, int((tomorrow - now).total_seconds()))
+
+
+def month_start(day: date) -> date:
+    """The first day of `day`'s month."""
+    return day.replace(day=1)
+
+
+async def reserve_spend(
+    session: AsyncSession, project_id: uuid.UUID, period: str, start: date, amount: int, cap: int
+) -> tuple[bool, int]:
+    """Add `amount` micro-dollars to the project's spend of the period (`period` "day" or
+    "month" starting `start`) unless that would pass `cap`; returns (reserved, spend counted
+    afterwards, or before when refused). One upsert on one row; the caller commits at once."""
+    stmt = (
+        insert(ProjectSpend)
+        .values(project_id=project_id, period=period, period_start=start, reserved_micro_usd=amount)
+        .on_conflict_do_update(
+            index_elements=["project_id", "period", "period_start"],
+            set_={"reserved_micro_usd": ProjectSpend.reserved_micro_usd + amount},
+            where=ProjectSpend.reserved_micro_usd + amount <= cap,
+        )
+        .returning(ProjectSpend.reserved_micro_usd)
+    )
+    if amount > cap:
+        return False, await _spend(session, project_id, period, start)
+    total = (await session.execute(stmt)).scalar_one_or_none()
+    if total is None:
+        return False, await _spend(session, project_id, period, start)
+    return True, int(total)
+
+
+async def release_spend(session: AsyncSession, project_id: uuid.UUID, period: str, start: date, amount: int) -> None:
+    """Give back a spend reservation whose task was not created. The caller commits."""
+    await session.execute(
+        update(ProjectSpend)
+        .where(ProjectSpend.project_id == project_id, ProjectSpend.period == period, ProjectSpend.period_start == start)
+        .values(reserved_micro_usd=func.greatest(0, ProjectSpend.reserved_micro_usd - amount))
+    )
+
+
+async def _spend(session: AsyncSession, project_id: uuid.UUID, period: str, start: date) -> int:
+    stmt = select(ProjectSpend.reserved_micro_usd).where(
+        ProjectSpend.project_id == project_id, ProjectSpend.period == period, ProjectSpend.period_start == start
+    )
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)

@@ -4,6 +4,7 @@ data that ops extend without a code change."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -143,8 +144,6 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 
 
 async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    import asyncio
-
     deadline = asyncio.get_running_loop().time() + timeout_s
     async with httpx.AsyncClient(timeout=2) as client:
         while asyncio.get_running_loop().time() < deadline:
@@ -158,3 +157,40 @@ async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float
                 pass
             await asyncio.sleep(0.3)
     raise AssertionError("studio api did not become ready")
+
+
+async def test_a_budget_refuses_the_creation_that_would_pass_it(http: httpx.AsyncClient, token: str) -> None:
+    project_id = await create_project(http)
+    patched = await http.patch(f"/api/v1/projects/{project_id}", json={"daily_budget_micro_usd": 520_000})
+    assert patched.json()["daily_budget_micro_usd"] == 520_000
+    url = f"/api/v1/projects/{project_id}/tasks"
+
+    first = await http.post(url, json={"name": "a", "prompt": f"budget one {token}", "n": 2, "image_size": "4K"})
+    assert first.status_code == 202, first.text
+    assert first.json()["estimated_cost"] == {"micro_usd": 480_000, "usd": "0.480000"}
+    over = await http.post(url, json={"name": "b", "prompt": f"budget two {token}", "n": 1})
+
+    assert over.status_code == 429
+    assert over.json()["error"]["code"] == "budget_exceeded"
+    assert "$0.520000" in over.json()["error"]["message"] and "$0.134000" in over.json()["error"]["message"]
+    assert int(over.headers["retry-after"]) > 0
+    cheap = await http.post(url, json={"name": "c", "prompt": f"budget three {token}", "model": FLASH})
+    assert cheap.status_code == 202, cheap.text  # $0.480 + $0.039 <= $0.520
+    listed = (await http.get(url)).json()["items"]
+    assert sorted(t["name"] for t in listed) == ["a", "c"]
+
+
+async def test_a_monthly_budget_holds_under_20_concurrent_creations(http: httpx.AsyncClient, token: str) -> None:
+    """20 creations of $0.134 at once against a $1.00 budget: exactly 7 fit, whatever the race."""
+    project_id = await create_project(http)
+    await http.patch(f"/api/v1/projects/{project_id}", json={"monthly_budget_micro_usd": 1_000_000})
+    url = f"/api/v1/projects/{project_id}/tasks"
+
+    answers = await asyncio.gather(
+        *(http.post(url, json={"name": f"t{i}", "prompt": f"race {i} {token}"}) for i in range(20))
+    )
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [202] * 7 + [429] * 13, [a.text for a in answers if a.status_code not in (202, 429)]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 429} == {"budget_exceeded"}
+    assert len((await http.get(url)).json()["items"]) == 7

@@ -79,19 +79,19 @@ async def test_the_daily_quota_holds_under_concurrent_creations(http: httpx.Asyn
 async def test_the_creation_bucket_lets_a_burst_through_then_paces(
     settings: Settings, sessions: SessionFactory, token: str
 ) -> None:
-    limited = settings.model_copy(update={"task_create_burst": 5, "task_create_rate_per_minute": 12})
+    limited = settings.model_copy(update={"task_create_burst": 5, "task_create_rate_per_minute": 6})
     async with serve_api(limited) as api, client_as_new_user(api.base_url, sessions) as http:
         project_id = await create_project(http)
         url = f"/api/v1/projects/{project_id}/tasks"
         burst = [await http.post(url, json={"name": "b", "prompt": f"burst {i} {token}"}) for i in range(5)]
         over = await http.post(url, json={"name": "b", "prompt": f"over {token}"})
         batch = await http.post(f"{url}:batch", json={"tasks": [{"name": "b", "prompt": "x"}] * 3})
-        await asyncio.sleep(int(over.headers.get("retry-after", "5")))  # a token back (12 a minute)
+        await asyncio.sleep(int(over.headers.get("retry-after", "5")))  # a token back (6 a minute)
         refilled = await http.post(url, json={"name": "b", "prompt": f"later {token}"})
 
     assert [b.status_code for b in burst] == [202] * 5
     assert over.status_code == 429 and over.json()["error"]["code"] == "rate_limited"
-    assert 1 <= int(over.headers["retry-after"]) <= 5
+    assert 1 <= int(over.headers["retry-after"]) <= 10
     assert batch.status_code == 429  # a batch takes its tokens up front, all or none
     assert refilled.status_code == 202
 

@@ -22,6 +22,8 @@ async def create(body: ProjectCreate, session: SessionDep, user: CurrentUser) ->
     """Create a project owned by the caller."""
     kit = body.brand_kit.model_dump() if body.brand_kit else None
     project = await create_project(session, user.id, body.name, body.description, kit, body.daily_image_quota)
+    project.daily_budget_micro_usd = body.daily_budget_micro_usd
+    project.monthly_budget_micro_usd = body.monthly_budget_micro_usd
     return project
 
 
@@ -45,7 +47,7 @@ async def get(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> 
 
 @router.patch("/{project_id}", response_model=ProjectPublic, responses=responses(401, 404, 422))
 async def update(project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, user: CurrentUser) -> Project:
-    """Change name, description, brand kit or daily image quota (only the fields sent)."""
+    """Change name, description, brand kit, daily image quota or budgets (only the fields sent)."""
     project = await owned_project_or_404(session, user, project_id)
     for field in body.model_fields_set:
         value = getattr(body, field)
