@@ -10,7 +10,7 @@ import io
 
 import httpx
 from PIL import Image
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, FilePayload, expect
 
 from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
@@ -150,9 +150,8 @@ async def test_upload_a_good_file_by_drag_and_drop_and_a_bad_one(
     )
     status = page.locator("#upload-status")
     await expect(status).to_contain_text("logo.png: uploaded", timeout=20_000)
-    await page.locator("#upload-input").set_input_files(
-        files=[{"name": "fake.png", "mimeType": "image/png", "buffer": b"this is not a picture"}]
-    )
+    fake: FilePayload = {"name": "fake.png", "mimeType": "image/png", "buffer": b"this is not a picture"}
+    await page.locator("#upload-input").set_input_files(files=[fake])
     await expect(status.locator(".error")).to_contain_text("fake.png: ", timeout=20_000)
     await expect(status.locator(".error")).to_contain_text("invalid_upload")
 
@@ -208,3 +207,23 @@ async def test_a_375_px_screen_has_no_sideways_scrolling(
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await screenshot(page, "mobile-lightbox", full_page=False)
     await context.close()
+
+
+async def test_a_failed_task_shows_its_error_code_and_message_live(
+    studio: Studio, emulator: EmulatorServer, token: str
+) -> None:
+    project_id = await studio.project()
+    emulator.script(
+        token, [{"kind": "rate_limit", "retry_delay_s": 2}, {"kind": "prompt_block", "reason": "PROHIBITED_CONTENT"}]
+    )
+    page = studio.page
+    await page.goto(f"/projects/{project_id}/tasks")
+    await studio.http.post(
+        f"/api/v1/projects/{project_id}/tasks", json={"name": "blocked", "prompt": f"something forbidden {token}"}
+    )
+    row = page.locator("li.task").first  # added by the stream: the page was opened before the task
+    await expect(row.get_by_test_id("status")).to_have_text("running", timeout=20_000)
+    await expect(row.get_by_test_id("status")).to_have_text("failed", timeout=60_000)
+    await expect(row.locator(".task-error code")).to_have_text("content_blocked")
+    await expect(row.locator(".task-error")).to_contain_text("PROHIBITED_CONTENT")
+    await expect(row.get_by_role("button", name="Retry")).to_be_visible()

@@ -86,6 +86,11 @@ async def test_lightbox_keys_approve_archive_public_link_and_delete(studio: Stud
     async with httpx.AsyncClient() as anonymous:
         image = await anonymous.get(await public_url.input_value(), follow_redirects=True)
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
+    download = await page.locator("#lb-download").get_attribute("href")
+    original = await page.request.get(str(download))  # a redirect to the original's presigned URL
+    async with httpx.AsyncClient() as plain:
+        stored = await plain.get((await asset(studio, str(ids[1]))).json()["url"])
+    assert original.ok and await original.body() == stored.content
     await screenshot(page, "lightbox", full_page=False)
     await page.keyboard.press("Escape")
     await expect(lightbox).to_be_hidden()
@@ -168,6 +173,8 @@ async def test_pick_a_winner_on_the_task_page(studio: Studio, token: str) -> Non
     await expect(pick).to_have_count(3, timeout=60_000)
     await expect(page.locator(".variation-card img")).to_have_count(3)
     await expect(page.locator(".final-prompt")).to_contain_text(f"a teapot, three takes {token}")
+    await expect(page.locator(".facts")).to_contain_text("gemini-3-pro-image-preview")
+    await expect(page.locator(".facts")).to_contain_text("total_token_count")
 
     await expect(page.locator("#cmp-side-a")).to_be_visible()
     await page.get_by_role("radio", name="slider").check()
