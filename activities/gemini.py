@@ -8,6 +8,7 @@ Decode once: the answer's bytes are fully decoded and hashed here, in the image 
 (`activities.cpu_pool`, never on the event loop); their size, type and SHA-256 are staged with
 them (object metadata, and the digest as the PUT's checksum) and returned to the workflow, so
 `publish_image` checks S3's checksum of its copy against that digest instead of decoding again.
+The same decode makes the WebP thumbnail, staged beside the image for `publish_image` to copy.
 """
 
 from __future__ import annotations
@@ -150,11 +151,22 @@ class GeminiActivities:
             await self._store.delete(key)
             return None
         log.info("reusing the image staged at %s; not calling the model", earlier_key)
-        return earlier.model_copy(update={"staged": earlier.staged.model_copy(update={"key": key})})
+        staged = earlier.staged.model_copy(update={"key": key})
+        thumb = await self._store.head(thumbnail_key(earlier_key))
+        if thumb is not None and thumb.metadata.get("source-sha256") == staged.sha256:
+            await self._store.copy(thumbnail_key(earlier_key), thumbnail_key(key))
+            staged.thumbnail_key = thumbnail_key(key)
+        return earlier.model_copy(update={"staged": staged})
 
     async def _existing(self, key: str) -> GeneratedImage | None:
-        """The image already staged at `key` by an earlier attempt, or None."""
-        return _staged_from_head(key, await self._store.head(key))
+        """The image already staged at `key` by an earlier attempt (with its staged thumbnail,
+        when that attempt got to stage one), or None."""
+        existing = _staged_from_head(key, await self._store.head(key))
+        if existing is not None:
+            thumb = await self._store.head(thumbnail_key(key))
+            if thumb is not None and thumb.metadata.get("source-sha256") == existing.staged.sha256:
+                existing.staged.thumbnail_key = thumbnail_key(key)
+        return existing
 
     async def _generate(self, inp: GenerateImageInput) -> tuple[DeliveredImage, VerifiedImage]:
         """One model call and the checks of its answer (full decode and SHA-256, in the image

@@ -92,12 +92,12 @@ async def check(env: ChaosEnv, report: Report, project_id: str, views: dict[str,
             await store.list_keys(f"staging/projects/{project_id}/")
         )
         for row in rows:
-            if row.file_key not in keys:
+            if row.file_key not in keys or (row.thumbnail_key is not None and row.thumbnail_key not in keys):
                 report.bad_objects += 1
                 continue
             if hashlib.sha256(await store.get(row.file_key)).hexdigest() != row.sha256:
                 report.bad_objects += 1
-    report.orphans = len(keys - {row.file_key for row in rows})
+    report.orphans = len(keys - {row.file_key for row in rows} - {row.thumbnail_key for row in rows})
     report.model_calls = len(env.emulator.calls(token))
     return report
 
