@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     # Overall deadline of one task (all retries included), in seconds.
     task_deadline_s: float = Field(900.0, gt=0)
 
+    # Batch mode (issue 12): a model's collector gathers batch tasks' variations for up to
+    # BATCH_GATHER_S seconds, or until BATCH_MAX_ITEMS wait, then submits one Gemini batch job;
+    # the job is read after BATCH_POLL_INITIAL_S, then 1.5x longer each time up to BATCH_POLL_MAX_S.
+    batch_gather_s: float = Field(60.0, ge=0)
+    batch_max_items: int = Field(100, ge=1, le=1000)
+    batch_poll_initial_s: float = Field(30.0, gt=0)
+    batch_poll_max_s: float = Field(600.0, gt=0)
+    # Jobs one collector run starts before continuing as new (keeps its history bounded).
+    batch_collector_jobs_per_run: int = Field(50, ge=1)
+
     # Traces: none | console | otlp (OTLP endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
     # host:port where a worker serves Prometheus metrics; empty disables them.
@@ -96,6 +106,10 @@ class Settings(BaseSettings):
     task_create_rate_per_minute: int = Field(600, ge=1)
     task_create_burst: int = Field(1000, ge=1)
     daily_image_quota: int = Field(1000, ge=0)  # per project, unless the project sets its own
+    # The model catalogue (models, parameters, prices): kernel/models.yaml unless set. Read by
+    # kernel.catalog from the process environment when it is first imported (API, worker,
+    # emulator), so it must be in the environment, not only in .env.
+    model_catalog_file: str | None = None
     max_body_bytes: int = Field(65536, ge=1024)
     # Failed API key lookups allowed per minute from one client address / against one key
     # prefix before further attempts get 429 without a database query (api/auth_throttle.py).
@@ -125,6 +139,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _catalogue_is_the_one_loaded(self) -> Settings:
+        from kernel.catalog import CATALOG_FILE
+
+        if self.model_catalog_file and Path(self.model_catalog_file).resolve() != CATALOG_FILE.resolve():
+            raise ValueError(
+                f"MODEL_CATALOG_FILE={self.model_catalog_file} is not the catalogue this process loaded "
+                f"({CATALOG_FILE}): set it in the environment, not only in .env"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
