@@ -85,8 +85,8 @@ def test_presigned_urls_name_a_host_published_port_of_s3() -> None:
 
 
 def test_s3_store_enforces_the_apps_credentials() -> None:
-    # A wrong key cannot be shown refused without SeaweedFS itself; what SeaweedFS 3.97 loads
-    # is asserted instead: an identity for exactly the app's key, no anonymous one.
+    # What SeaweedFS 3.97 loads from the file: an identity for exactly the app's key, no
+    # anonymous one. (tests/test_compose_run.py shows a wrong key refused by a real `weed`.)
     assert cc.check_s3_credentials(cc.load()) == []
 
 

@@ -37,6 +37,27 @@ async def test_presigned_urls_name_the_public_endpoint_and_work(settings: Settin
     assert fetched.content == b"hello from the public endpoint"
 
 
+async def test_presigned_put_urls_name_the_public_endpoint_too(settings: Settings) -> None:
+    assert settings.s3_endpoint_url is not None
+    port = urlsplit(settings.s3_endpoint_url).port
+    internal, public = f"http://127.0.0.1:{port}", f"http://localhost:{port}"
+    split = settings.model_copy(update={"s3_endpoint_url": internal, "s3_public_endpoint_url": public})
+    key = f"compose-s3/{uuid.uuid4().hex}.txt"
+    async with ObjectStore.open(split) as store:
+        url = await store.presigned_put_url(key, "text/plain", 60)
+        assert url.startswith(f"{public}/"), url
+        async with httpx.AsyncClient(timeout=10) as client:
+            # The signature covers the host: the same URL sent to the internal name is refused
+            # (the local S3 verifies SigV4), which is why it cannot be rewritten afterwards.
+            rewritten = await client.put(
+                url.replace(public, internal), content=b"x", headers={"Content-Type": "text/plain"}
+            )
+            uploaded = await client.put(url, content=b"uploaded", headers={"Content-Type": "text/plain"})
+        assert rewritten.status_code == 403, rewritten.text
+        assert uploaded.status_code == 200, uploaded.text
+        assert await store.get(key) == b"uploaded"
+
+
 def test_an_empty_public_endpoint_means_the_apps_own() -> None:
     assert Settings(_env_file=None, s3_public_endpoint_url="").s3_public_endpoint_url is None
 
