@@ -166,7 +166,7 @@ def sign_in_link_cmd(
     except UnknownUser as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    console.print(sign_in_url(settings, token, base_url))
+    typer.echo(sign_in_url(settings, token, base_url))  # plain: scripts read it, terminals never wrap it
 
 
 @app.command("export-history")

@@ -83,13 +83,16 @@ def _banner(settings: Settings, key: str, key_file: Path, children: list[DevProc
             f"Temporal UI   {settings.temporal_ui_url}\n"
             f"Metrics       {base}/metrics (API), http://{settings.worker_metrics_bind}/metrics (worker)\n"
             f"Processes     {pids}\n"
-            f"Web studio    {link}   (one-click sign-in, valid {settings.sign_in_link_ttl_s // 60} min, once)\n"
+            f"Web studio    {base}/ (sign-in link below)\n"
             f"API key       {key}   (saved in {key_file})\n\n"
             f'Try: curl -H "Authorization: Bearer $(cat {key_file})" {base}/api/v1/projects',
             title="Render Studio is ready",
             style="bold green",
         )
     )
+    # Outside the panel, unwrapped: a wrapped link cannot be clicked.
+    minutes = settings.sign_in_link_ttl_s // 60
+    console.print(f"One-click sign-in (once, within {minutes} min): {link}", soft_wrap=True, highlight=False)
 
 
 def child_env(settings: Settings) -> dict[str, str]:

@@ -3,17 +3,22 @@ the real stack (the site served by uvicorn, a real worker, the emulator)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from api.app import create_app
-from clients.settings import Settings
+from clients.settings import Settings, get_settings
 from db.models import WebSession, WebSignInLink
 from db.session import SessionFactory
 from db.web_sessions import create_sign_in_link, hash_token
+from studio.cli import app as cli
 from studio.sign_in_link import new_sign_in_link, sign_in_url
 from tests.helpers import ApiServer
 from tests.web_browser import browser, new_context, new_user, screenshot, sign_in
@@ -191,3 +196,34 @@ def test_pages_stay_out_of_the_api_schema() -> None:
     site_paths = set(create_site(settings).openapi()["paths"])
     assert site_paths == set(create_app(settings).openapi()["paths"])
     assert not any(p.startswith(("/projects", "/tasks", "/sign-in", "/assets")) for p in site_paths)
+
+
+async def test_studio_sign_in_link_command_prints_a_working_link(
+    browser: Browser,
+    api_server: ApiServer,
+    sessions: SessionFactory,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`studio sign-in-link` for the `studio dev` user (the key in STATE_DIR/dev-api-key)."""
+    _, key = await new_user(sessions, "Cli")
+    (tmp_path / "dev-api-key").write_text(key + "\n")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("STATE_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["sign-in-link", "--base-url", api_server.base_url], catch_exceptions=False
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    url = result.output.strip()
+    assert url.startswith(f"{api_server.base_url}/sign-in/") and key not in url
+    context = await new_context(browser, api_server.base_url)
+    page = await context.new_page()
+    await page.goto(url)
+    await page.wait_for_url("**/projects")
+    await expect(page.locator(".who")).to_have_text("Cli")
+    await context.close()
