@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from clients.settings import get_settings
+from studio.client.commands import register as register_client_commands
 
 app = typer.Typer(help="Render Studio: durable AI image rendering on Temporal.", no_args_is_help=True)
 console = Console()
@@ -213,3 +214,6 @@ def replay(
         return True
 
     raise typer.Exit(0 if asyncio.run(main()) else 1)
+
+
+register_client_commands(app)  # render, tasks, pull: HTTP clients of the API (studio/client/)
