@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
 from db.session import SessionFactory
 from db.users import create_user
@@ -39,10 +40,26 @@ async def new_user(sessions: SessionFactory, name: str | None = None) -> tuple[u
     return user.id, key
 
 
+OFF_MACHINE: dict[int, list[str]] = {}
+
+
+def off_machine_requests(context: BrowserContext) -> list[str]:
+    """URLs this context asked for beyond the loopback address (the studio must need none)."""
+    return OFF_MACHINE.get(id(context), [])
+
+
 async def new_context(browser: Browser, base_url: str, viewport: dict[str, int] = DESKTOP) -> BrowserContext:
-    """A fresh browser profile (no cookies) on `base_url`; dialogs are accepted."""
+    """A fresh browser profile (no cookies) on `base_url`. Every request leaving 127.0.0.1 is
+    recorded (see off_machine_requests) and refused, as if there were no network."""
     context = await browser.new_context(base_url=base_url, viewport=viewport)  # type: ignore[arg-type]
     context.set_default_timeout(20_000)
+    outside = OFF_MACHINE.setdefault(id(context), [])
+
+    async def refuse(route: Route) -> None:
+        outside.append(route.request.url)
+        await route.abort()
+
+    await context.route(lambda url: urlsplit(url).hostname not in ("127.0.0.1", "localhost"), refuse)
     return context
 
 
@@ -83,4 +100,5 @@ async def studio(browser: Browser, api_server: ApiServer, sessions: SessionFacto
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as http:
         yield Studio(page, http, context)
+    assert off_machine_requests(context) == []  # the studio works with no network
     await context.close()
