@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     temporal_address: str = f"127.0.0.1:{DEV_DEFAULT_PORTS['temporal']}"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "render-tasks"
+    # Temporal Cloud (or any server behind TLS): an API key (TLS is then on), or mTLS with a
+    # client certificate and key (PEM file paths); TEMPORAL_TLS=true for TLS without either.
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+    temporal_tls_cert_file: str | None = None
+    temporal_tls_key_file: str | None = None
     # Base URL of the Temporal Web UI, used to build each task's `temporal_ui_url`.
     temporal_ui_url: str = f"http://127.0.0.1:{DEV_DEFAULT_PORTS['temporal_ui']}"
 
@@ -72,6 +78,12 @@ class Settings(BaseSettings):
     # Memory one in-flight 4K model answer holds in a worker while it is parsed, verified and
     # staged, in MB (measured ~50); smaller images cost less in proportion to their pixels.
     worker_image_memory_mb: int = Field(64, ge=1)
+    # Workflow tasks and activities of the main task queue one worker runs at once. Kept small on
+    # purpose: work the worker has taken waits in its own first-come queue (for a CPU, a database
+    # connection), while work left on the server is dispatched by priority and fairness key, so a
+    # deep worker-side queue would let one project's burst delay another's task by seconds.
+    worker_max_concurrent_workflow_tasks: int = Field(8, ge=2)
+    worker_max_concurrent_activities: int = Field(16, ge=1)
 
     # Overall deadline of one task (all retries included), in seconds.
     task_deadline_s: float = Field(900.0, gt=0)
@@ -124,6 +136,23 @@ class Settings(BaseSettings):
     # link (`studio dev`, `studio sign-in-link`) stays valid, in seconds.
     web_session_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     sign_in_link_ttl_s: int = Field(600, ge=10, le=24 * 3600)
+
+    # Exports (issue 13): images per ZIP export, and per contact sheet or video (each image is
+    # decoded for those); the presigned download link lives PRESIGN_TTL_S like an asset's.
+    export_max_assets: int = Field(500, ge=1, le=10_000)
+    export_max_media_assets: int = Field(200, ge=1, le=1000)
+    # Housekeeping on Temporal Schedules (docs/operations.md), created by `studio worker` and
+    # `studio migrate --schedules`: export files are deleted EXPORT_RETENTION_DAYS after they
+    # were finished; Idempotency-Keys are forgotten IDEMPOTENCY_KEY_TTL_DAYS after their task
+    # was created (a retried POST after that is a new task); staged objects older than
+    # STAGING_SWEEP_MIN_AGE_S seconds whose task is not running are swept (a failed task's
+    # staged images stay reusable by POST /tasks/{id}/retry until then). Each job runs every
+    # HOUSEKEEPING_INTERVAL_S seconds; HOUSEKEEPING_DRY_RUN=true only reports.
+    export_retention_days: float = Field(7.0, gt=0)
+    idempotency_key_ttl_days: float = Field(30.0, gt=0)
+    staging_sweep_min_age_s: int = Field(3 * 24 * 3600, ge=0)
+    housekeeping_interval_s: int = Field(3600, ge=60)
+    housekeeping_dry_run: bool = False
 
     api_host: str = "127.0.0.1"
     api_port: int = DEV_DEFAULT_PORTS["api"]

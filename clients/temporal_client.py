@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
 from clients.settings import Settings
 from kernel.search_attributes import ALL_KEYS
@@ -22,18 +24,33 @@ async def connect(
     lazy: bool = False,
 ) -> Client:
     """Connect to `TEMPORAL_ADDRESS` with the pydantic data converter; `interceptors` (tracing)
-    also apply to workers built on this client, `runtime` carries the metrics exporter.
+    also apply to workers built on this client, `runtime` carries the metrics exporter. Temporal
+    Cloud: TEMPORAL_API_KEY (the SDK then turns TLS on), or mTLS with TEMPORAL_TLS_CERT_FILE and
+    TEMPORAL_TLS_KEY_FILE.
 
-    Raises RuntimeError (from the SDK) when the server cannot be reached (not when `lazy`).
+    Raises RuntimeError (from the SDK) when the server cannot be reached (not when `lazy`),
+    OSError when a certificate file cannot be read.
     """
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        api_key=settings.temporal_api_key,
+        tls=tls_config(settings),
         data_converter=pydantic_data_converter,
         interceptors=interceptors,
         runtime=runtime,
         lazy=lazy,
     )
+
+
+def tls_config(settings: Settings) -> bool | TLSConfig | None:
+    """mTLS from the certificate files, TLS on request, else the SDK's default (on with an API key)."""
+    if settings.temporal_tls_cert_file and settings.temporal_tls_key_file:
+        return TLSConfig(
+            client_cert=Path(settings.temporal_tls_cert_file).read_bytes(),
+            client_private_key=Path(settings.temporal_tls_key_file).read_bytes(),
+        )
+    return True if settings.temporal_tls else None
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

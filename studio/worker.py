@@ -16,7 +16,10 @@ from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
+from activities.exports import ExportActivities
 from activities.gemini import GeminiActivities, build_gemini_client
+from activities.gemini_batch import BatchActivities
+from activities.housekeeping import HousekeepingActivities
 from activities.memory_budget import model_call_slots
 from activities.quota_pacing import PacingInterceptor, QuotaPacer
 from activities.records import RecordActivities
@@ -95,6 +98,7 @@ async def render_worker(
     try:
         async with ObjectStore.open(settings) as store:
             gemini = GeminiActivities(build_gemini_client(settings), store)
+            batch = BatchActivities(build_gemini_client(settings), store, settings)
             storage = StorageActivities(store)
             records = RecordActivities(create_session_factory(engine))
             webhooks = WebhookActivities(create_session_factory(engine), settings.studio_env == "development")
@@ -104,9 +108,16 @@ async def render_worker(
                 workflows=registry.WORKFLOWS,
                 # generate_image stays registered here for workflows recorded before the model
                 # queues (patch V3_MODEL_QUEUE), which schedule it on their own queue, unpaced.
-                activities=registry.activities(gemini, storage, records, webhooks),
+                activities=registry.activities(gemini, storage, records, webhooks, batch)
+                + registry.export_activities(
+                    ExportActivities(store, create_session_factory(engine)),
+                    HousekeepingActivities(store, create_session_factory(engine)),
+                ),
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 deployment_config=deployment_config(settings),
+                # Small: what is left on the server is dispatched fairly (see Settings).
+                max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+                max_concurrent_activities=settings.worker_max_concurrent_activities,
             )
             pacers, model_workers = [], []
             for model in MODELS:

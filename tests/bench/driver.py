@@ -287,3 +287,31 @@ async def probe_reads(
         done += 1
         if pause_s:
             await asyncio.sleep(pause_s)
+
+
+async def phase_breakdown(env: BenchEnv, project_id: str) -> str:
+    """Where the (first) workflow of a project spent its time, from its history: seconds from
+    its start to each activity's schedule, start and completion, e.g. `build_prompt 0.4/0.5/0.6,
+    generate_image 0.7/3.1/5.2`: a queue wait shows as a gap between scheduled and started."""
+    temporal = await env.temporal()
+    async for execution in temporal.list_workflows(f"ProjectId = '{project_id}'", limit=1):
+        history = await temporal.get_workflow_handle(execution.id).fetch_history()
+        break
+    else:
+        return "no workflow"
+    events = list(history.events)
+    origin = events[0].event_time.ToDatetime().timestamp()
+    scheduled: dict[int, tuple[str, float]] = {}
+    started: dict[int, float] = {}
+    phases: list[str] = []
+    for event in events:
+        at = event.event_time.ToDatetime().timestamp() - origin
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, at)
+        elif event.HasField("activity_task_started_event_attributes"):
+            started[event.activity_task_started_event_attributes.scheduled_event_id] = at
+        elif event.HasField("activity_task_completed_event_attributes"):
+            sid = event.activity_task_completed_event_attributes.scheduled_event_id
+            name, at_scheduled = scheduled.get(sid, ("?", at))
+            phases.append(f"{name} {at_scheduled:.1f}/{started.get(sid, at):.1f}/{at:.1f}")
+    return ", ".join(phases) + f"; closed {events[-1].event_time.ToDatetime().timestamp() - origin:.1f}"

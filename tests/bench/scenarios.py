@@ -227,9 +227,11 @@ async def fairness(env: BenchEnv, ctx: Context) -> list[Row]:
     b_ok = closed.statuses.get("COMPLETED", 0) == 1 and closed.last_close is not None
     b_time = closed.last_close - submitted if b_ok and closed.last_close else None
     fifo = 60 * (math.ceil((a + 1) / QUOTA_PER_MINUTE) - 1) + LATENCY_S
+    phases = await driver.phase_breakdown(env, project_b) if b_ok else "B did not finish"
     ctx.notes.append(
         f"fairness: B created after A's {a} tasks were accepted; A had {a_delivered} images when B's "
-        f"wait ended; the peer column is what a first-come-first-served client would give (computed)"
+        f"wait ended; the peer column is what a first-come-first-served client would give (computed); "
+        f"B's workflow, s from its start (activity scheduled/started/completed): {phases}"
     )
     shown = fmt(b_time) if b_time is not None else f"> {FAIRNESS_CAP_S:.0f}"
     return [
