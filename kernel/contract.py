@@ -50,3 +50,21 @@ def model_task_queue(base_task_queue: str, model: str) -> str:
     """The activity task queue of `model`'s calls, beside the workflows' `base_task_queue`:
     its dispatch rate is the fleet's pace at the model's quota (activities/quota_pacing.py)."""
     return f"{base_task_queue}-model-{model}"
+
+
+# Batch mode (issue 12): one collector per task queue and model gathers batch tasks' variations
+# into Gemini batch jobs, one `GeminiBatchJobWorkflow` per job; they signal the tasks.
+BATCH_COLLECTOR_WORKFLOW = "BatchCollectorWorkflow"
+GEMINI_BATCH_JOB_WORKFLOW = "GeminiBatchJobWorkflow"
+# Collector signals (`AddBatchItems`, `WithdrawTask`); a job workflow also takes WITHDRAW_SIGNAL.
+ADD_BATCH_ITEMS_SIGNAL = "add_items"
+WITHDRAW_SIGNAL = "withdraw"
+# Task signals (`BatchAssigned`, `BatchResults`).
+BATCH_ASSIGNED_SIGNAL = "batch_assigned"
+BATCH_RESULTS_SIGNAL = "batch_results"
+
+
+def batch_collector_id(task_queue: str, model: str) -> str:
+    """`batch-collector-<model>-<task queue>`: one collector per model and task queue, so a
+    signal-with-start from any worker reaches the same one."""
+    return f"batch-collector-{model}-{task_queue}"

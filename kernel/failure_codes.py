@@ -18,6 +18,8 @@ INVALID_REQUEST = "InvalidRequest"  # other 4xx from the model: our request is w
 STORAGE_UNAVAILABLE = "StorageUnavailable"  # S3 failed; retried
 TIMED_OUT = "TimedOut"  # the task's deadline passed while retrying
 INTERNAL = "Internal"  # anything unexpected
+BATCH_EXPIRED = "BatchExpired"  # the Gemini batch job expired (48 h) before running the item
+BATCH_FAILED = "BatchFailed"  # the Gemini batch job failed, was canceled elsewhere, or failed the item
 
 NON_RETRYABLE = [CONTENT_BLOCKED, QUOTA_EXHAUSTED, INVALID_REQUEST]
 
@@ -33,6 +35,8 @@ _API_CODES = {
     STORAGE_UNAVAILABLE: "storage_unavailable",
     TIMED_OUT: "timed_out",
     INTERNAL: "internal",
+    BATCH_EXPIRED: "batch_expired",
+    BATCH_FAILED: "batch_failed",
 }
 
 

@@ -6,11 +6,15 @@ real stack."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 from playwright.async_api import Page, Request, expect
+from sqlalchemy import update
 
+from db.models import RenderedAsset
+from db.session import SessionFactory
 from tests.helpers import wait_for_task
 from tests.web_browser import Studio, browser, screenshot, studio
 
@@ -194,3 +198,23 @@ async def test_pick_a_winner_on_the_task_page(studio: Studio, token: str) -> Non
     assert sorted(states.values()) == ["archived", "archived"]
     done = await wait_for_task(studio.http, task_id)
     assert done["review"]["winner_asset_id"] == winner
+
+
+async def test_an_asset_without_a_thumbnail_is_a_neutral_box_not_its_original(
+    studio: Studio, sessions: SessionFactory, token: str
+) -> None:
+    project_id = await studio.project()
+    task = await rendered_task(studio, project_id, prompt=f"an old render {token}", n=2)
+    bare = task["asset_ids"][0]
+    async with sessions() as session:  # as for an image published before thumbnails existed
+        await session.execute(
+            update(RenderedAsset).where(RenderedAsset.id == uuid.UUID(bare)).values(thumbnail_key=None)
+        )
+        await session.commit()
+    page = studio.page
+    fetched = await open_gallery(page, project_id)
+    tile = page.locator(f"#tile-{bare}")
+    label = f"an old render {token} (no thumbnail yet)"
+    await expect(tile.locator(".placeholder")).to_have_attribute("aria-label", label)
+    await expect(tile.locator("img")).to_have_count(0)
+    assert len(fetched) == 1 and "thumb" in fetched[0]  # the other tile's thumbnail, nothing else

@@ -10,18 +10,25 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.gemini import GeminiActivities
+from activities.gemini_batch import BatchActivities
 from activities.prompt import build_prompt
 from activities.records import RecordActivities
 from activities.storage import StorageActivities
 from activities.webhook_delivery import WebhookActivities
+from workflows.batch_collector import BatchCollectorWorkflow
+from workflows.batch_job import GeminiBatchJobWorkflow
 from workflows.render_task import RenderTaskWorkflow
 from workflows.webhook_delivery import DeliverWebhookWorkflow
 
-WORKFLOWS: list[type] = [RenderTaskWorkflow, DeliverWebhookWorkflow]
+WORKFLOWS: list[type] = [RenderTaskWorkflow, DeliverWebhookWorkflow, BatchCollectorWorkflow, GeminiBatchJobWorkflow]
 
 
 def activities(
-    gemini: GeminiActivities, storage: StorageActivities, records: RecordActivities, webhooks: WebhookActivities
+    gemini: GeminiActivities,
+    storage: StorageActivities,
+    records: RecordActivities,
+    webhooks: WebhookActivities,
+    batch: BatchActivities,
 ) -> list[Callable[..., Any]]:
     """The activity functions a worker runs, bound to its clients."""
     return [
@@ -34,4 +41,10 @@ def activities(
         records.set_asset_states,
         records.delete_assets,
         webhooks.deliver_webhook,
+        batch.enqueue_batch_items,
+        batch.withdraw_batch_items,
+        batch.submit_batch_job,
+        batch.get_batch_job_state,
+        batch.cancel_batch_job,
+        batch.stage_batch_results,
     ]

@@ -6,6 +6,10 @@ no live worker needed) and the `progress` query (per-variation detail, needs a w
 
 Versioning: histories recorded before patch `V2` (tests/histories/*_v1_*) replay without the
 task-row activity, the explicit activity ids and the cancel cleanup; new runs take all three.
+Batch mode (`params.mode == "batch"`, issue 12) is a branch only such tasks take: it hands the
+variations to the model's collector and waits durably for their outcomes (signals from the
+`GeminiBatchJobWorkflow`), then publishes and records as the standard path does. Standard
+tasks issue exactly the commands they did before, so their histories replay unchanged.
 """
 
 from __future__ import annotations
@@ -18,14 +22,31 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.gemini_batch import BatchActivities
     from activities.prompt import build_prompt
     from activities.records import RecordActivities
     from activities.storage import StorageActivities
-    from kernel.contract import PROGRESS_QUERY, RENDER_TASK_WORKFLOW, REVIEW_UPDATE
+    from kernel.batch_payloads import (
+        BatchAssigned,
+        BatchItem,
+        BatchItemOutcome,
+        BatchResults,
+        EnqueueBatchInput,
+        WithdrawBatchInput,
+    )
+    from kernel.contract import (
+        BATCH_ASSIGNED_SIGNAL,
+        BATCH_RESULTS_SIGNAL,
+        PROGRESS_QUERY,
+        RENDER_TASK_WORKFLOW,
+        REVIEW_UPDATE,
+    )
     from kernel.payloads import (
         AssetIdsInput,
+        AssetRecord,
         AssetStatesInput,
         BuildPromptInput,
+        PromptPlan,
         RecordAssetsInput,
         RenderTaskInput,
         RenderTaskResult,
@@ -40,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from kernel.search_attributes import ERROR_CODE, RENDER_STAGE
     from workflows import retry_policies
+    from workflows.batch_variation import publish_batch_variation
     from workflows.notify import notify
     from workflows.review import decide
     from workflows.variation import render_variation
@@ -60,6 +82,26 @@ class RenderTaskWorkflow:
         self._v2 = False
         self._asset_ids: list[str] = []
         self._decision: ReviewDecision | None = None
+        self._batch_model: str | None = None  # set once batch items may be in a collector
+        self._batch_job_workflow_ids: list[str] = []
+        self._batch_outcomes: dict[int, BatchItemOutcome] = {}
+
+    @workflow.signal(name=BATCH_ASSIGNED_SIGNAL)
+    def batch_assigned(self, assigned: BatchAssigned) -> None:
+        """Batch mode: the job workflow (and, once submitted, the Gemini job) holding our items."""
+        if assigned.job_workflow_id not in self._batch_job_workflow_ids:
+            self._batch_job_workflow_ids.append(assigned.job_workflow_id)
+        if assigned.job_name is not None:
+            for index in assigned.variation_indexes:
+                if 0 <= index < len(self._progress.variations):
+                    self._progress.variations[index].batch_job = assigned.job_name
+
+    @workflow.signal(name=BATCH_RESULTS_SIGNAL)
+    def batch_results(self, results: BatchResults) -> None:
+        """Batch mode: outcomes of our variations (the first one per variation counts)."""
+        for outcome in results.outcomes:
+            if 0 <= outcome.variation_index < len(self._progress.variations):
+                self._batch_outcomes.setdefault(outcome.variation_index, outcome)
 
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> TaskProgress:
@@ -121,6 +163,18 @@ class RenderTaskWorkflow:
         except asyncio.CancelledError:
             if self._v2:
                 self._progress.stage = "canceled"
+                if self._batch_model is not None:
+                    await workflow.execute_activity_method(
+                        BatchActivities.withdraw_batch_items,
+                        WithdrawBatchInput(
+                            model=self._batch_model,
+                            task_workflow_id=workflow.info().workflow_id,
+                            job_workflow_ids=self._batch_job_workflow_ids,
+                        ),
+                        start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+                        schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+                        retry_policy=retry_policies.DURABLE_RETRY,
+                    )
                 if self._asset_ids and workflow.patched(V4_CANCEL_DELETES_ROWS):
                     # Canceled while awaiting its review: the rows go with the discarded images.
                     await workflow.execute_activity_method(
@@ -141,6 +195,44 @@ class RenderTaskWorkflow:
                 await notify(inp, "canceled", [], TaskError(code="canceled", message="the task was canceled"))
             raise
 
+    async def _render_batch(self, inp: RenderTaskInput, plan: PromptPlan) -> list[AssetRecord | None]:
+        """Batch mode: hand the variations to the model's collector, wait (hours if need be)
+        for every variation's outcome, then publish each delivered image."""
+        self._set_stage("waiting_for_batch")
+        n = inp.params.n
+        for variation in self._progress.variations:
+            variation.state = "generating"
+        items = [
+            BatchItem(
+                task_workflow_id=workflow.info().workflow_id,
+                task_id=inp.task_id,
+                project_id=inp.project_id,
+                variation_index=i,
+                plan=plan,
+                references=inp.references,
+            )
+            for i in range(n)
+        ]
+        self._batch_model = plan.model
+        await workflow.execute_activity_method(
+            BatchActivities.enqueue_batch_items,
+            EnqueueBatchInput(model=plan.model, items=items),
+            activity_id="batch-enqueue",
+            start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+            schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=retry_policies.DURABLE_RETRY,
+        )
+        await workflow.wait_condition(lambda: len(self._batch_outcomes) == n)
+        self._set_stage("generating")
+        return list(
+            await asyncio.gather(
+                *(
+                    publish_batch_variation(inp, plan, i, self._progress.variations[i], self._batch_outcomes[i])
+                    for i in range(n)
+                )
+            )
+        )
+
     async def _render(self, inp: RenderTaskInput) -> RenderTaskResult:
         if self._v2:
             await workflow.execute_activity_method(
@@ -157,10 +249,13 @@ class RenderTaskWorkflow:
             start_to_close_timeout=retry_policies.PROMPT_START_TO_CLOSE,
             retry_policy=retry_policies.PROMPT_RETRY,
         )
-        self._set_stage("generating")
-        outcomes = await asyncio.gather(
-            *(render_variation(inp, plan, i, self._progress.variations[i], self._v2) for i in range(inp.params.n))
-        )
+        if inp.params.mode == "batch":
+            outcomes = await self._render_batch(inp, plan)
+        else:
+            self._set_stage("generating")
+            outcomes = await asyncio.gather(
+                *(render_variation(inp, plan, i, self._progress.variations[i], self._v2) for i in range(inp.params.n))
+            )
         delivered = [o for o in outcomes if o is not None]
         if not delivered:
             errors = [v.error for v in self._progress.variations if v.error is not None]
