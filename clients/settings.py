@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # Base URL of the Temporal Web UI, used to build each task's `temporal_ui_url`.
     temporal_ui_url: str = f"http://127.0.0.1:{DEV_DEFAULT_PORTS['temporal_ui']}"
 
-    # Empty means AWS itself; the local stack points this at moto.
+    # Empty means AWS itself; the local stack points this at SeaweedFS.
     s3_endpoint_url: str | None = f"http://127.0.0.1:{DEV_DEFAULT_PORTS['s3']}"
     # Endpoint written into presigned URLs (handed to browsers and API clients), when it differs
     # from the one the app itself talks to: a proxy or CDN in production, the host-published port

@@ -1,7 +1,7 @@
 """`studio dev`: the whole stack in the foreground on embedded defaults (no Docker, no keys).
 
 Processes: this one supervises (and runs the Gemini emulator thread); Temporal, Postgres and S3
-(moto) each run in their own (`studio.localstack`), and so do the API (`studio api`) and the
+(SeaweedFS) each run in their own (`studio.localstack`), and so do the API (`studio api`) and the
 worker (`studio worker`), started here with the stack's endpoints in their environment, as in
 production. One process each, so image work in the worker or a large S3 transfer never stalls
 the API's event loop (issue 10). The children are in process groups of their own: a Ctrl-C in

@@ -1,4 +1,4 @@
-"""Session fixtures: the real local stack (Temporal dev server, embedded Postgres, moto S3,
+"""Session fixtures: the real local stack (Temporal dev server, embedded Postgres, SeaweedFS S3,
 the Gemini emulator over HTTP), a real worker, and the real API served by uvicorn on loopback.
 
 Nothing of ours is mocked. Each test isolates itself with its own user, project and a unique

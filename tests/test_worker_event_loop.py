@@ -2,7 +2,7 @@
 unchanged image is published by a server-side copy, verified by S3's own SHA-256 (issue 10).
 
 The real activities run through `temporalio.testing.ActivityEnvironment` against the session's
-moto S3 and Gemini emulator. Loop lag is what a ticker task sees: the longest gap between two
+S3 and Gemini emulator. Loop lag is what a ticker task sees: the longest gap between two
 5 ms sleeps. Run on the loop, a decode or crop stalls it for its whole CPU time; in the image
 thread pool the loop only waits for the GIL's short Python stretches.
 """
@@ -107,7 +107,7 @@ class RecordingS3Proxy(S3FaultProxy):
 class Proxied:
     proxy: RecordingS3Proxy
     store: ObjectStore  # through the proxy
-    direct: ObjectStore  # straight to moto, for the test's own reads and writes
+    direct: ObjectStore  # straight to S3, for the test's own reads and writes
 
 
 @pytest.fixture

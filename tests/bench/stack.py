@@ -1,7 +1,8 @@
-"""The embedded stack (Postgres, Temporal, moto S3) in a process of its own.
+"""The embedded stack (Postgres, Temporal, S3) in a process of its own.
 
-moto serves S3 from a thread of whichever process starts it: here that is this process, not the
-benchmark's, so moving 20 MB images does not slow the clocks that time the API.
+The Gemini emulator answers from a thread of whichever process starts the stack: here that is
+this process, not the benchmark's, so making 20 MB images does not slow the clocks that time the
+API.
 
 `python -m tests.bench.stack STATE_DIR` starts the stack on free ports, prints its endpoints as
 one JSON line, and stops it when its standard input closes (the benchmark exited) or on SIGTERM.
