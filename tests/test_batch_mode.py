@@ -19,12 +19,16 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
+from activities.gemini import build_gemini_client
+from activities.gemini_batch import BatchActivities
+from clients.object_store import ObjectStore
 from clients.settings import Settings
 from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
 from gemini_emulator.quota import key_fingerprint
-from kernel.batch_payloads import BatchItem
+from kernel.batch_payloads import BatchItem, SubmitBatchInput
 from kernel.payloads import PromptPlan
 from studio.replay import fetch_history, replay_history
 from studio.worker import WorkerGroup, render_worker
@@ -112,8 +116,26 @@ async def _wait_for_batch_job(http: httpx.AsyncClient, task_id: str, timeout_s: 
         await asyncio.sleep(0.2)
 
 
-def _item(task: str, index: int) -> BatchItem:
-    plan = PromptPlan(prompt="p", model="gemini-2.5-flash-image", aspect_ratio="1:1")
+async def test_a_retried_submit_finds_its_job_instead_of_paying_twice(
+    batch_settings: Settings, emulator: EmulatorServer, token: str
+) -> None:
+    """`submit_batch_job` run twice for one job workflow (an attempt whose answer was lost):
+    one Gemini job, found again by its display name."""
+    emulator.batch_script(token, turnaround_s=60)
+    items = [_item(f"task-{token}", i, f"twice {token}") for i in range(2)]
+    submit = SubmitBatchInput(display_name=f"gemini-batch-test-{token}", model=items[0].plan.model, items=items)
+    async with ObjectStore.open(batch_settings) as store:
+        batch = BatchActivities(build_gemini_client(batch_settings), store, batch_settings)
+        first = await ActivityEnvironment().run(batch.submit_batch_job, submit)
+        again = await ActivityEnvironment().run(batch.submit_batch_job, submit)
+
+    assert again == first
+    (job,) = _jobs_of(emulator, token)
+    assert job.name == first.job_name and job.display_name == submit.display_name
+
+
+def _item(task: str, index: int, prompt: str = "p") -> BatchItem:
+    plan = PromptPlan(prompt=prompt, model="gemini-2.5-flash-image", aspect_ratio="1:1")
     return BatchItem(task_workflow_id=task, task_id=task, project_id="p", variation_index=index, plan=plan)
 
 
