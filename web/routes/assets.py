@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.deps import ResourcesDep, SessionDep
 from db.assets import get_owned_asset, lineage
-from web.asset_cards import asset_card
+from web.asset_cards import AssetCard, asset_card
 from web.page_errors import asset_page_or_404
 from web.session import SignedInDep
 from web.templating import render
@@ -33,7 +33,7 @@ async def lineage_fragment(
     await asset_page_or_404(session, signed.user, asset_id)
     ancestors, descendants = await lineage(session, asset_id)
 
-    async def cards(pairs: list[tuple[uuid.UUID, int]]) -> list[object]:
+    async def cards(pairs: list[tuple[uuid.UUID, int]]) -> list[AssetCard]:
         found = [await get_owned_asset(session, signed.user.id, i) for i, _ in pairs]
         return [await asset_card(a, resources) for a in found if a is not None]
 
