@@ -29,6 +29,7 @@ from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
 from gemini_emulator.quota import key_fingerprint
 from kernel.batch_payloads import BatchItem, SubmitBatchInput
+from kernel.catalog import image_price_micro_usd
 from kernel.payloads import PromptPlan
 from studio.replay import fetch_history, replay_history
 from studio.worker import WorkerGroup, render_worker
@@ -168,7 +169,11 @@ async def test_a_batch_task_of_three_completes_through_one_job(
     assert [v["batch_job"] for v in task["variations"]] == [job.name] * 3
     assets = [(await client.get(f"/api/v1/rendered-assets/{asset_id}")).json() for asset_id in task["asset_ids"]]
     assert sorted(a["variation_index"] for a in assets) == [0, 1, 2]
+    batch_price = image_price_micro_usd(task["parameters"]["model"], None, "batch")
+    assert batch_price * 2 == image_price_micro_usd(task["parameters"]["model"], None, "standard")  # half price
+    assert task["cost"]["micro_usd"] == 3 * batch_price
     for asset in assets:
+        assert asset["cost"]["micro_usd"] == batch_price
         assert asset["metadata"]["parameters"]["mode"] == "batch"
         assert asset["metadata"]["batch"] == {"job": job.name}
         assert asset["metadata"]["lineage"]["task_id"] == created["id"]
