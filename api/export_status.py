@@ -1,0 +1,84 @@
+"""An export's status from its `ExportWorkflow` (there is no status column), as for tasks
+(api/task_status.py): `describe()` needs no live worker; progress comes from the pending build
+activity's heartbeat details (`done`, `total`), the result or failure from the closed workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.export_schemas import ExportStatus
+from kernel.exports import ExportFile
+from kernel.payloads import TaskError
+
+_CLOSED: dict[WorkflowExecutionStatus, ExportStatus] = {
+    WorkflowExecutionStatus.COMPLETED: "succeeded",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+}
+
+
+@dataclass
+class ExportState:
+    """What the workflow says: status, images done of total (None: no heartbeat yet), the
+    file once succeeded, the error once failed."""
+
+    status: ExportStatus
+    done: int | None = None
+    total: int | None = None
+    file: ExportFile | None = None
+    error: TaskError | None = None
+
+
+async def describe_export(client: Client, workflow_id: str) -> ExportState:
+    """The export's state. Raises RPCError when Temporal is unreachable (the API answers 503)."""
+    handle = client.get_workflow_handle(workflow_id, result_type=ExportFile)
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return ExportState(status="queued")
+        raise
+    if desc.status in (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
+        return await _running(client, desc.raw_description.pending_activities)
+    state = ExportState(status=_CLOSED.get(desc.status, "failed"))
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        state.file = await handle.result()
+    elif desc.status == WorkflowExecutionStatus.FAILED:
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            state.error = _error_of(err)
+    elif desc.status == WorkflowExecutionStatus.CANCELED:
+        state.error = TaskError(code="canceled", message="the export was canceled")
+    return state
+
+
+async def _running(client: Client, pending: object) -> ExportState:
+    """`running` once the build started (with its heartbeat's progress), else `queued`."""
+    for activity in pending:  # type: ignore[attr-defined]
+        started = activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        if activity.heartbeat_details.payloads:
+            [details] = await client.data_converter.decode(activity.heartbeat_details.payloads[:1], [dict])
+            if isinstance(details, dict):
+                return ExportState(status="running", done=int(details.get("done", 0)), total=details.get("total"))
+        if started or activity.activity_id != "build":
+            return ExportState(status="running")
+    return ExportState(status="queued")
+
+
+def _error_of(err: WorkflowFailureError) -> TaskError:
+    cause: BaseException | None = err.cause
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return TaskError(code=cause.type or "internal", message=cause.message)
+    if isinstance(cause, CancelledError):
+        return TaskError(code="canceled", message="the export was canceled")
+    return TaskError(code="internal", message=str(cause or err))
