@@ -10,6 +10,7 @@ Series (counters; Prometheus adds `_total`):
 - `render_bytes_stored`: bytes written as published images.
 - `render_cost_micro_usd{model, mode}`: what the recorded images cost, in integer micro-dollars
   (1 USD = 1,000,000; the SDK's counters are integers, and money is never a float here).
+- `housekeeping_removed{job, dry_run}`: what a housekeeping run removed (issue 13).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _DESCRIPTIONS = {
     "render_blocked": "prompt blocks and image safety blocks, by reason",
     "render_bytes_stored": "bytes written as published images",
     "render_cost_micro_usd": "cost of the recorded images, micro-dollars",
+    "housekeeping_removed": "objects, files or keys a housekeeping run removed (or, dry, would remove)",
 }
 
 

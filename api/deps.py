@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.error_responses import NotFound, Unauthorized
 from api.state import ApiResources
-from db.models import Project, Task, User
+from db.exports import get_owned_export
+from db.models import Export, Project, Task, User
 from db.projects import get_owned_project
 from db.tasks import get_owned_task
 from db.users import get_user_by_key_hash, hash_api_key
@@ -83,3 +84,11 @@ async def owned_task_or_404(session: AsyncSession, user: User, task_id: uuid.UUI
     if task is None:
         raise NotFound(f"task {task_id} not found")
     return task
+
+
+async def owned_export_or_404(session: AsyncSession, user: User, export_id: uuid.UUID) -> Export:
+    """The caller's export; another user's or an unknown id is the same 404 (NotFound)."""
+    export = await get_owned_export(session, user.id, export_id)
+    if export is None:
+        raise NotFound(f"export {export_id} not found")
+    return export

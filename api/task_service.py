@@ -223,6 +223,26 @@ class Reservations:
         await self.spend.release()
 
 
+# Generations of one Idempotency-Key walked at most (each one a key expired by housekeeping).
+MAX_KEY_GENERATIONS = 1000
+
+
+async def _task_for_key(session: AsyncSession, owner_id: uuid.UUID, key: str | None) -> tuple[uuid.UUID, Task | None]:
+    """The task id a creation names and its row, if any: a random id without a key; with one,
+    the id of the key's first generation whose task still holds the key. Housekeeping clears
+    `tasks.idempotency_key` after IDEMPOTENCY_KEY_TTL_DAYS, so a POST with an expired key makes
+    a new task (the next generation, `kernel.contract.task_id_for_idempotency_key`). Raises
+    InvalidInput (422) for a key used MAX_KEY_GENERATIONS times."""
+    if key is None:
+        return uuid.uuid4(), None
+    for generation in range(MAX_KEY_GENERATIONS):
+        task_id = task_id_for_idempotency_key(owner_id, key, generation)
+        existing = await get_task(session, task_id)
+        if existing is None or existing.idempotency_key is not None:
+            return task_id, existing
+    raise InvalidInput("this Idempotency-Key has been used too often; use a new one")
+
+
 async def prepare_task(
     session: AsyncSession,
     sessions: SessionFactory,
@@ -237,9 +257,8 @@ async def prepare_task(
     (`Created`, created=False); otherwise the input is checked and built and its images and
     worst-case cost are reserved (`Pending`). Raises InvalidInput (422: references, webhook URL,
     a reused key with another body) or TooManyRequests (429 `quota_exceeded`, `budget_exceeded`)."""
-    task_id = task_id_for_idempotency_key(owner_id, idempotency_key) if idempotency_key else uuid.uuid4()
+    task_id, existing = await _task_for_key(session, owner_id, idempotency_key)
     expected_hash = request_hash(project.id, body)
-    existing = await get_task(session, task_id) if idempotency_key else None
     if existing is not None:
         return _checked(existing, project, expected_hash, created=False)
     # A replay of a known key skipped all of this: no DNS lookup, no reference query.

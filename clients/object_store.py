@@ -149,6 +149,61 @@ class ObjectStore:
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
 
+    async def iter_chunks(self, key: str, chunk_bytes: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of at most `chunk_bytes` (a streaming GET: the whole
+        object is never in memory). Raises ClientError (NoSuchKey) when it is missing."""
+        response = await self._client.get_object(Bucket=self.bucket, Key=key)
+        body = response["Body"]
+        try:
+            async for chunk in body.iter_chunks(chunk_bytes):
+                yield chunk
+        finally:
+            body.close()
+
+    async def start_multipart(self, key: str, content_type: str) -> str:
+        """Start a multipart upload at `key`; returns its upload id (issue 13: export files)."""
+        response = await self._client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        return str(response["UploadId"])
+
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Upload part `number` (1-10000; at least 5 MiB except the last) and return its ETag.
+        Uploading a number again replaces that part."""
+        response = await self._client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+        )
+        return str(response["ETag"])
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Assemble the upload from `parts` ((number, ETag) in order); parts not listed are
+        dropped by S3."""
+        await self._client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+        )
+
+    async def abort_multipart_uploads(self, key: str) -> int:
+        """Abort every unfinished multipart upload at `key` (its parts are freed); returns how
+        many there were."""
+        response = await self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        uploads = [u for u in response.get("Uploads", []) if u.get("Key") == key]
+        for upload in uploads:
+            with contextlib.suppress(ClientError):  # finished or aborted meanwhile
+                await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+        return len(uploads)
+
+    async def list_objects(self, prefix: str) -> list[tuple[str, float, int]]:
+        """(key, last-modified as a UNIX time in seconds, size in bytes) of every object under
+        `prefix` (all pages)."""
+        found: list[tuple[str, float, int]] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(
+                (obj["Key"], obj["LastModified"].timestamp(), int(obj["Size"])) for obj in page.get("Contents", [])
+            )
+        return found
+
     async def presigned_get_url(self, key: str, ttl_s: int) -> str:
         """A presigned GET URL for `key`, valid for `ttl_s` seconds (signed locally, no request)."""
         url: str = await self._presign_client.generate_presigned_url(

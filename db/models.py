@@ -226,3 +226,31 @@ class ProjectSpend(Base):
     period: Mapped[str] = mapped_column(String(5), primary_key=True)
     period_start: Mapped[date] = mapped_column(Date, primary_key=True)
     reserved_micro_usd: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Export(Base):
+    """A download of a project's assets (issue 13): zip, contact sheet or video. Like a task,
+    its status is its `ExportWorkflow`'s; the row holds the request and, once finished, the
+    file (`file_key`, `byte_size`, `sha256`, `completed_at`); `expired_at` is set when
+    housekeeping removed the file after EXPORT_RETENTION_DAYS."""
+
+    __tablename__ = "exports"
+    __table_args__ = (
+        Index("ix_exports_project_id_created_at", "project_id", "created_at"),
+        CheckConstraint("format IN ('zip', 'contact_sheet', 'mp4')", name="format"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    format: Mapped[str] = mapped_column(String(20), nullable=False)
+    asset_ids: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    workflow_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    file_key: Mapped[str | None] = mapped_column(String(500))
+    byte_size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now_column()

@@ -24,10 +24,15 @@ def workflow_id_for(task_id: uuid.UUID) -> str:
     return f"task-{task_id}"
 
 
-def task_id_for_idempotency_key(owner_id: uuid.UUID, key: str) -> uuid.UUID:
+def task_id_for_idempotency_key(owner_id: uuid.UUID, key: str, generation: int = 0) -> uuid.UUID:
     """The task id a user's Idempotency-Key maps to (UUIDv5 of `<owner>:<key>`): the same key
-    always names the same task, hence the same workflow id, so Temporal refuses a second start."""
-    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner_id}:{key}")
+    always names the same task, hence the same workflow id, so Temporal refuses a second start.
+
+    `generation` n > 0 names the n-th task of a key whose earlier tasks' keys expired
+    (housekeeping clears `tasks.idempotency_key` after IDEMPOTENCY_KEY_TTL_DAYS): UUIDv5 of
+    `<owner>:<key>#<n>`. Generation 0 is the original derivation, unchanged."""
+    suffix = f"#{generation}" if generation else ""
+    return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner_id}:{key}{suffix}")
 
 
 def generate_activity_id(index: int) -> str:
@@ -68,3 +73,20 @@ def batch_collector_id(task_queue: str, model: str) -> str:
     """`batch-collector-<model>-<task queue>`: one collector per model and task queue, so a
     signal-with-start from any worker reaches the same one."""
     return f"batch-collector-{model}-{task_queue}"
+
+
+# Exports and housekeeping (issue 13): one `ExportWorkflow` per export (`export-<uuid>`), one
+# `HousekeepingWorkflow` run per schedule action, on the main task queue.
+EXPORT_WORKFLOW = "ExportWorkflow"
+HOUSEKEEPING_WORKFLOW = "HousekeepingWorkflow"
+HOUSEKEEPING_SCHEDULE_PREFIX = "housekeeping-"
+
+
+def export_workflow_id(export_id: uuid.UUID) -> str:
+    """`export-<export uuid>`: derived, so a second start for the same export is refused."""
+    return f"export-{export_id}"
+
+
+def housekeeping_schedule_id(job: str) -> str:
+    """`housekeeping-<job>` (`expire-exports`, ...): one Temporal Schedule per job."""
+    return HOUSEKEEPING_SCHEDULE_PREFIX + job.replace("_", "-")

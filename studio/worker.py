@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # SIGTERM lets in-flight activities finish for this long (the SDK's default is 0: cancel at once).
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+EXPORT_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
@@ -115,6 +116,9 @@ async def render_worker(
                 ),
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 deployment_config=deployment_config(settings),
+                # Exports report progress and take cancels through heartbeats: send them within a
+                # second (the default waits up to 80% of the heartbeat timeout).
+                max_heartbeat_throttle_interval=EXPORT_HEARTBEAT_THROTTLE,
                 # Small: what is left on the server is dispatched fairly (see Settings).
                 max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
                 max_concurrent_activities=settings.worker_max_concurrent_activities,
