@@ -1,10 +1,12 @@
 """Batch mode's activities: hand items to the collector, submit/read/cancel a Gemini batch job,
 and stage each finished item's image in S3 exactly where `generate_image` would have.
 
-Pay once: `submit_batch_job` names the job after its workflow id and, before creating one,
-looks for a job of that name among the newest ones (the Batch API takes no request id), so a
-retried submit finds the job a lost attempt created. `stage_batch_results` reads a finished
-job (free: Google bills the job, not its reads) and skips items already staged at their key.
+Pay once: the Batch API takes no request id, so `submit_batch_job` names the job after its
+workflow id and records the created job's name in its heartbeat details; a retried attempt
+takes the name from there or, when the earlier attempt died before its heartbeat left, looks
+for a job of that name among the newest ones. A first attempt creates without looking.
+`stage_batch_results` reads a finished job (free: Google bills the job, not its reads) and
+skips items already staged at their key.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class BatchActivities:
 
     async def _find_job(self, display_name: str) -> str | None:
         """The name of the newest job called `display_name` among the newest FIND_EXISTING_JOBS."""
-        pager = await _gemini(self._client.aio.batches.list(config=types.ListBatchJobsConfig(page_size=100)))
+        pager = await _gemini(self._client.aio.batches.list(config=types.ListBatchJobsConfig(page_size=50)))
         seen = 0
         async for job in pager:
             if job.display_name == display_name and job.name:
@@ -166,7 +168,10 @@ class BatchActivities:
         """Create the Gemini batch job of `inp.items` (inline requests, in order) named
         `inp.display_name`, or return the one an earlier attempt created. Raises
         ApplicationError (InvalidRequest for a refused job, RateLimited/ModelUnavailable)."""
-        existing = await self._find_job(inp.display_name)
+        info = activity.info()
+        if info.heartbeat_details and isinstance(info.heartbeat_details[0], str):
+            return BatchJobRef(job_name=info.heartbeat_details[0])
+        existing = await self._find_job(inp.display_name) if info.attempt > 1 else None
         if existing is not None:
             log.info("batch job %s already exists as %s; not creating another", inp.display_name, existing)
             return BatchJobRef(job_name=existing)
@@ -178,6 +183,7 @@ class BatchActivities:
         )
         if not job.name:
             raise ApplicationError("the Batch API returned a job without a name", type=failure_codes.MODEL_UNAVAILABLE)
+        activity.heartbeat(job.name)
         activity.logger.info("batch job created", extra={"job": job.name, "items": len(requests)})
         return BatchJobRef(job_name=job.name)
 

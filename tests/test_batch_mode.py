@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -120,15 +121,17 @@ async def _wait_for_batch_job(http: httpx.AsyncClient, task_id: str, timeout_s: 
 async def test_a_retried_submit_finds_its_job_instead_of_paying_twice(
     batch_settings: Settings, emulator: EmulatorServer, token: str
 ) -> None:
-    """`submit_batch_job` run twice for one job workflow (an attempt whose answer was lost):
-    one Gemini job, found again by its display name."""
+    """`submit_batch_job` run again for one job workflow (a second attempt, the first one's
+    answer and heartbeat lost): one Gemini job, found again by its display name."""
     emulator.batch_script(token, turnaround_s=60)
     items = [_item(f"task-{token}", i, f"twice {token}") for i in range(2)]
     submit = SubmitBatchInput(display_name=f"gemini-batch-test-{token}", model=items[0].plan.model, items=items)
     async with ObjectStore.open(batch_settings) as store:
         batch = BatchActivities(build_gemini_client(batch_settings), store, batch_settings)
         first = await ActivityEnvironment().run(batch.submit_batch_job, submit)
-        again = await ActivityEnvironment().run(batch.submit_batch_job, submit)
+        retry = ActivityEnvironment()
+        retry.info = dataclasses.replace(retry.info, attempt=2)
+        again = await retry.run(batch.submit_batch_job, submit)
 
     assert again == first
     (job,) = _jobs_of(emulator, token)
