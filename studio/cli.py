@@ -11,6 +11,8 @@ from rich.console import Console
 
 from clients.settings import get_settings
 from studio.client.commands import register as register_client_commands
+from studio.client.export_command import register as register_export_command
+from studio.housekeeping_command import register as register_housekeeping_command
 
 app = typer.Typer(help="Render Studio: durable AI image rendering on Temporal.", no_args_is_help=True)
 console = Console()
@@ -65,6 +67,10 @@ def worker(log_level: str = "info") -> None:
         added = await ensure_search_attributes(client, settings.temporal_namespace)
         if added:
             console.print(f"registered search attributes: {', '.join(added)}")
+        from studio.housekeeping_schedules import ensure_housekeeping_schedules
+
+        schedules = await ensure_housekeeping_schedules(client, settings)
+        console.print("housekeeping schedules: " + ", ".join(f"{k} ({v})" for k, v in schedules.items()))
         async with render_worker(client, settings) as w:
             console.print(f"worker polling task queue [bold]{settings.temporal_task_queue}[/]")
             await run_until_signalled(w)
@@ -76,6 +82,7 @@ def worker(log_level: str = "info") -> None:
 def migrate(
     revision: str = "head",
     create_bucket: Annotated[bool, typer.Option(help="also create S3_BUCKET when it is missing")] = False,
+    schedules: Annotated[bool, typer.Option(help="also create or update the housekeeping schedules")] = False,
 ) -> None:
     """Apply database migrations (Alembic) to DATABASE_URL."""
     from db.migrate import upgrade
@@ -83,6 +90,15 @@ def migrate(
     settings = get_settings()
     upgrade(settings.database_url, revision)
     console.print(f"database migrated to {revision}")
+    if schedules:
+        from clients.temporal_client import connect
+        from studio.housekeeping_schedules import ensure_housekeeping_schedules
+
+        async def make_schedules() -> dict[str, str]:
+            return await ensure_housekeeping_schedules(await connect(settings), settings)
+
+        made = asyncio.run(make_schedules())
+        console.print("housekeeping schedules: " + ", ".join(f"{k} ({v})" for k, v in made.items()))
     if create_bucket:
         from clients.object_store import ObjectStore, ObjectStoreUnavailable
 
@@ -217,3 +233,5 @@ def replay(
 
 
 register_client_commands(app)  # render, tasks, pull: HTTP clients of the API (studio/client/)
+register_export_command(app)  # export: an export's file over the API (studio/client/export_command.py)
+register_housekeeping_command(app)  # housekeeping JOB: run a housekeeping job now

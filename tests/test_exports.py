@@ -330,8 +330,9 @@ async def test_a_worker_stopped_during_a_large_zip_is_resumed_by_the_next_into_a
     project_id = await create_project(http)
     ids = await _big_uploads(settings, sessions, project_id, 24)
     export_id = str(uuid.uuid4())
-    inp = ExportInput(export_id=export_id, project_id=project_id, owner_id=str(uuid.uuid4()), format="zip",
-                      asset_ids=ids)  # fmt: skip
+    inp = ExportInput(
+        export_id=export_id, project_id=project_id, owner_id=str(uuid.uuid4()), format="zip", asset_ids=ids
+    )
     async with sessions() as session:
         await insert_export_if_absent(session, inp)
         await session.commit()
@@ -373,3 +374,49 @@ async def test_a_worker_stopped_during_a_large_zip_is_resumed_by_the_next_into_a
     assert [r["asset_id"] for r in manifest["images"]] == ids
     exported = (await http.get(f"/api/v1/exports/{export_id}")).json()
     assert exported["status"] == "succeeded" and exported["sha256"] == result.sha256
+
+
+async def test_studio_export_downloads_the_zip_a_user_asked_for(
+    api_server: Any, sessions: SessionFactory, tmp_path: Any, token: str
+) -> None:
+    from db.users import create_user
+    from tests.test_cli_client import studio
+
+    async with sessions() as session:
+        _, key = await create_user(session, f"cli-export-{token}")
+        await session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api_server.base_url, headers=headers, timeout=30) as http:
+        project_id = await create_project(http, name=f"album-{token}")
+        assets = await rendered(http, project_id, name="Album", prompt=f"an album cover {token}", n=2)
+        target = tmp_path / "album.zip"
+        run = await studio(
+            "export",
+            f"album-{token}",
+            "--format",
+            "zip",
+            "--out",
+            str(target),
+            key=key,
+            api_url=api_server.base_url,
+            cwd=tmp_path,
+        )
+        assert run.code == 0, run.stderr
+        assert run.stdout.strip() == str(target)
+        archive = zipfile.ZipFile(target)
+        # No selection: every asset, newest first.
+        digests = {hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist() if n.startswith("images/")}
+        assert digests == {a["sha256"] for a in assets}
+        listed = (await http.get(f"/api/v1/projects/{project_id}/exports")).json()["items"]
+        assert listed[0]["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+
+        missing = await studio(
+            "export",
+            f"nothing-{token}",
+            "--out",
+            str(tmp_path / "x.zip"),
+            key=key,
+            api_url=api_server.base_url,
+            cwd=tmp_path,
+        )
+        assert missing.code == 1 and "not_found" in missing.stderr
