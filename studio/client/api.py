@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -88,7 +88,7 @@ class StudioApi:
         # Presigned S3 URLs carry their own signature: no Authorization header of ours.
         self._s3 = httpx.Client(timeout=httpx.Timeout(timeout_s, read=120.0))
 
-    def __enter__(self) -> StudioApi:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from studio.client.api import ApiError, ClientConfig, MissingKey, StudioApi, Unreachable
@@ -36,16 +37,16 @@ def _run(action: Callable[[StudioApi], T]) -> T:
     try:
         config = ClientConfig.from_env()
     except MissingKey as exc:
-        err.print(f"[red]error[/]: {exc}")
+        err.print(f"[red]error[/]: {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
     try:
         with StudioApi(config) as api:
             return action(api)
     except ApiError as exc:
-        err.print(f"[red]error[/] {exc.code}: {exc.message}", markup=True, highlight=False)
+        err.print(f"[red]error[/] {escape(exc.code)}: {escape(exc.message)}", highlight=False)
         raise typer.Exit(EXIT_API) from exc
     except Unreachable as exc:
-        err.print(f"[red]error[/]: {exc}\n(is the API running? set STUDIO_API_URL; now {config.api_url})")
+        err.print(f"[red]error[/]: {escape(str(exc))}\n(is the API running? set STUDIO_API_URL; now {config.api_url})")
         raise typer.Exit(EXIT_API) from exc
 
 
@@ -68,7 +69,7 @@ def resolve_project(api: StudioApi, project: str | None, *, create: bool) -> dic
         return found
     if not create:
         raise ApiError(404, "not_found", f"you have no project named {name!r}")
-    err.print(f"created project [bold]{name}[/]")
+    err.print(f"created project [bold]{escape(name)}[/]")
     return api.create_project(name)
 
 
@@ -116,12 +117,12 @@ def _report_failure(task: dict[str, Any]) -> None:
     """Print why the task, or some of its variations, did not deliver."""
     error = task.get("error") or {}
     if task["status"] != "succeeded":
-        code = error.get("code") or task["status"]
-        err.print(f"[red]task {task['status']}[/] {code}: {error.get('message', '')}", highlight=False)
+        code, message = str(error.get("code") or task["status"]), str(error.get("message", ""))
+        err.print(f"[red]task {task['status']}[/] {escape(code)}: {escape(message)}", highlight=False)
     for variation in task.get("variations") or []:
         if variation.get("state") == "failed" and variation.get("error"):
-            e = variation["error"]
-            err.print(f"variation {variation['index']} failed {e['code']}: {e['message']}", highlight=False)
+            code, message = escape(variation["error"]["code"]), escape(variation["error"]["message"])
+            err.print(f"variation {variation['index']} failed {code}: {message}", highlight=False)
 
 
 def render(
@@ -157,7 +158,7 @@ def render(
         if reference_ids:
             body["reference_asset_ids"] = reference_ids
         task = api.create_task(owner["id"], body, idempotency_key or str(uuid.uuid4()))
-        err.print(f"task [bold]{task['id']}[/] in project {owner['name']}  {task.get('temporal_ui_url', '')}")
+        err.print(f"task [bold]{task['id']}[/] in project {escape(owner['name'])}  {task.get('temporal_ui_url', '')}")
         from studio.client.progress import follow
 
         final = follow(api, task, err)
