@@ -26,6 +26,7 @@ class ExportFilter(BaseModel):
     state: Literal["draft", "approved", "archived"] | None = None
     asset_type: SingleLine | None = Field(None, max_length=100)
     task_id: uuid.UUID | None = None
+    visibility: Literal["private", "public"] | None = None
     created_after: Timestamp | None = None
     created_before: Timestamp | None = None
 

@@ -86,6 +86,7 @@ async def _asset_ids(session: AsyncSession, settings: Settings, project: Project
                 task_id=f.task_id,
                 state=f.state,
                 asset_type=f.asset_type,
+                visibility=f.visibility,
                 created_after=f.created_after,
                 created_before=f.created_before,
             )
