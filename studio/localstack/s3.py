@@ -67,6 +67,7 @@ class LocalS3:
         self.access_key = access_key
         self.secret_key = secret_key
         self._proc: subprocess.Popen[bytes] | None = None
+        self._ports: list[int] = []  # every port of the running server (its sockets are named by them)
 
     @property
     def url(self) -> str:
@@ -82,11 +83,13 @@ class LocalS3:
         # its raft folders of earlier runs, one per master port (`m<port>`), are dead weight.
         for stale in master_dir.glob("m[0-9]*"):
             shutil.rmtree(stale, ignore_errors=True)
-        ports = [f"-s3.port={self.port}", f"-s3.port.grpc={free_port(self.host)}"]
-        for part in _PARTS:
-            ports += [f"-{part}.port={free_port(self.host)}", f"-{part}.port.grpc={free_port(self.host)}"]
+        self._ports = [self.port] + [free_port(self.host) for _ in range(1 + 2 * len(_PARTS))]
+        ports = [f"-s3.port={self.port}", f"-s3.port.grpc={self._ports[1]}"]
+        for i, part in enumerate(_PARTS):
+            ports += [f"-{part}.port={self._ports[2 + 2 * i]}", f"-{part}.port.grpc={self._ports[3 + 2 * i]}"]
         return [
-            str(weed_path()), "mini",
+            # Logs to stderr (our s3.log), not glog's files in /tmp.
+            str(weed_path()), "-logtostderr", "mini",
             f"-dir={self.data_dir}", f"-master.dir={master_dir}", "-master.resumeState=false",
             f"-ip={self.host}", f"-ip.bind={self.host}", *ports,
             "-master.telemetry=false",  # it would report usage to SeaweedFS's server otherwise
@@ -157,6 +160,15 @@ class LocalS3:
 
         stop_process(self._proc, timeout_s)
         self._proc = None
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """SeaweedFS leaves a Unix socket per port in /tmp (`seaweedfs-<part>[-grpc]-<port>.sock`);
+        remove the ones of our ports, so test runs do not pile them up."""
+        for port in self._ports:
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
+        self._ports = []
 
 
 def _die_with_parent() -> None:
