@@ -52,6 +52,9 @@ class _Sink:
     def flush(self) -> None:
         """Nothing to flush: the driver takes the buffer as parts."""
 
+    def close(self) -> None:
+        """Nothing to close: the buffer belongs to the writer."""
+
 
 def _date_time(at: datetime) -> tuple[int, int, int, int, int, int]:
     """A member's DOS timestamp (UTC; ZIP cannot store years before 1980)."""
@@ -67,7 +70,7 @@ class ZipWriter:
 
     def __init__(self, offset: int = 0, entries: list[ZipEntry] | None = None) -> None:
         self._sink = _Sink(offset)
-        self._zip = zipfile.ZipFile(self._sink, "w")  # type: ignore[arg-type]  # write/tell suffice
+        self._zip = zipfile.ZipFile(self._sink, "w")
         for entry in entries or []:
             info = self._info(entry.name, entry.date_time)
             info.header_offset, info.CRC = entry.offset, entry.crc

@@ -238,7 +238,8 @@ class ExportActivities:
         """Upload a local file in PART_BYTES parts (one multipart upload), hashing as it goes;
         returns (size in bytes, SHA-256 hex)."""
         upload_id = await self._store.start_multipart(key, content_type)
-        hasher, parts, size = hashlib.sha256(), [], 0
+        hasher, size = hashlib.sha256(), 0
+        parts: list[tuple[int, str]] = []
         try:
             with path.open("rb") as source:
                 while data := await run_cpu(source.read, PART_BYTES):

@@ -31,7 +31,7 @@ async def export_public(export: Export, state: ExportState, settings: Settings, 
     return ExportPublic(
         id=export.id,
         project_id=export.project_id,
-        format=export.format,  # type: ignore[arg-type]  # checked by the table's constraint
+        format=export.format,
         status=status,
         progress=ExportProgressPublic(done=done, total=state.total or total),
         options=ExportOptions.model_validate(export.options),

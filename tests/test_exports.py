@@ -226,11 +226,12 @@ async def test_an_mp4_decodes_to_the_expected_frames_and_letterboxes_other_aspec
     assert export["status"] == "succeeded", export
     data = await download(export["url"])
     assert hashlib.sha256(data).hexdigest() == export["sha256"]
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         frames = [frame.to_image() for frame in container.decode(stream)]
-        duration_s = float(container.duration) / av.time_base
+        assert container.duration is not None
+        duration_s = container.duration / av.time_base
     assert len(frames) == 3 * 15  # 1.5 s at 10 fps per image
     assert all(frame.size == (320, 180) for frame in frames)
     assert duration_s == pytest.approx(4.5, abs=0.11)
