@@ -83,6 +83,7 @@ async def test_render_downloads_the_images_the_api_lists(
     )  # fmt: skip
     assert run.code == 0, run.stderr
     assert "created project cli" in run.stderr
+    assert "2/2 succeeded" in run.stderr  # the progress bar's last state: both variations done
     paths = [Path(line) for line in run.stdout.split()]
     assert len(paths) == 2
     project_id = await _project_id(user.http, "cli")
@@ -192,3 +193,16 @@ async def test_usage_and_connection_errors_are_messages_not_tracebacks(user: Use
 
     no_key = await studio("tasks", key="", api_url=closed, cwd=tmp_path)
     assert no_key.code == 2 and "STUDIO_API_KEY" in no_key.stderr
+
+
+async def test_the_same_idempotency_key_renders_once(
+    api_server: ApiServer, user: User, tmp_path: Path, emulator: EmulatorServer, token: str
+) -> None:
+    args = ("render", f"a tram {token}", "--project", "idem", "--idempotency-key", f"k-{token}")
+    first = await studio(*args, key=user.key, api_url=api_server.base_url, cwd=tmp_path)
+    second = await studio(*args, key=user.key, api_url=api_server.base_url, cwd=tmp_path)
+    assert first.code == second.code == 0, (first.stderr, second.stderr)
+    assert first.stdout == second.stdout  # the same task, so the same file names
+    project_id = await _project_id(user.http, "idem")
+    assert len((await user.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"]) == 1
+    assert len(emulator.calls(token)) == 1
