@@ -58,8 +58,9 @@ def build_gemini_client(settings: Settings) -> genai.Client:
     return genai.Client(api_key=settings.gemini_api_key or "emulator", http_options=options)
 
 
-def _staged_from_head(key: str, found: StoredObject | None) -> GeneratedImage | None:
-    """The staged image described by a HEAD of `key` (None when absent or not ours)."""
+def staged_from_head(key: str, found: StoredObject | None) -> GeneratedImage | None:
+    """The staged image described by a HEAD of `key` (None when absent or not ours): what an
+    earlier attempt (standard or batch) already paid for."""
     if found is None or "sha256" not in found.metadata:
         return None
     meta = found.metadata
@@ -142,7 +143,7 @@ class GeminiActivities:
     async def _reuse(self, earlier_key: str, key: str) -> GeneratedImage | None:
         """Copy an image an earlier task already paid for (still staged) to `key`, server-side
         (metadata included); None when there is none or its bytes do not match its checksum."""
-        earlier = _staged_from_head(earlier_key, await self._store.head(earlier_key))
+        earlier = staged_from_head(earlier_key, await self._store.head(earlier_key))
         if earlier is None:
             return None
         copied_sha256 = await self._store.copy(earlier_key, key)
@@ -161,7 +162,7 @@ class GeminiActivities:
     async def _existing(self, key: str) -> GeneratedImage | None:
         """The image already staged at `key` by an earlier attempt (with its staged thumbnail,
         when that attempt got to stage one), or None."""
-        existing = _staged_from_head(key, await self._store.head(key))
+        existing = staged_from_head(key, await self._store.head(key))
         if existing is not None:
             thumb = await self._store.head(thumbnail_key(key))
             if thumb is not None and thumb.metadata.get("source-sha256") == existing.staged.sha256:

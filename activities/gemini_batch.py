@@ -27,12 +27,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cpu_pool import run_cpu
+from activities.gemini import staged_from_head
 from activities.gemini_outcome import classify_api_error, classify_transport_error, delivered_image
 from activities.heartbeat import with_heartbeats
 from activities.image_check import InvalidImageError, verify_image
 from activities.metrics import count
 from activities.storage_backoff import store_with_retries
-from clients.object_store import ObjectStore, StoredObject
+from clients.object_store import ObjectStore
 from clients.settings import Settings
 from kernel import failure_codes
 from kernel.batch_payloads import (
@@ -203,9 +204,9 @@ class BatchActivities:
         """Check one item's answer and stage its image at the variation's staging key."""
         outcome = BatchItemOutcome(task_workflow_id=item.task_workflow_id, variation_index=item.variation_index)
         key = staging_key(item.project_id, item.task_id, item.variation_index)
-        existing = await self._store.head(key)
-        if existing is not None and "sha256" in existing.metadata:
-            outcome.generated = _from_head(key, existing)
+        existing = staged_from_head(key, await self._store.head(key))
+        if existing is not None:
+            outcome.generated = existing
             return outcome
         if response.error is not None or response.response is None:
             status = response.error
@@ -274,22 +275,3 @@ class BatchActivities:
             outcomes.append(await self._stage(item, answer))
             activity.heartbeat()
         return StageBatchResult(outcomes=outcomes)
-
-
-def _from_head(key: str, found: StoredObject) -> GeneratedImage:
-    """The image an earlier attempt staged at `key` (from its HEAD)."""
-    meta = found.metadata
-    return GeneratedImage(
-        staged=ImageRef(
-            key=key,
-            sha256=meta["sha256"],
-            size=found.size,
-            mime=found.content_type,
-            width=int(meta["width"]),
-            height=int(meta["height"]),
-        ),
-        model_version=meta.get("model-version") or None,
-        response_id=meta.get("response-id") or None,
-        usage=json.loads(meta.get("usage", "{}")),
-        model_called=False,
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
@@ -90,8 +91,34 @@ async def render_variation(
             retry_policy=retry_policies.MODEL_RETRY,
             cancellation_type=cancellation,
         )
-        variation.state = "publishing"
-        width, height = expected_dimensions(plan.model, plan.aspect_ratio, plan.image_size)
+    except ActivityError as err:
+        if _is_cancel(err):
+            raise asyncio.CancelledError from err
+        variation.state = "failed"
+        variation.error = _task_error(err, inp.deadline_s)
+        return None
+    return await publish_variation(
+        inp, plan, index, variation, generated, publish_activity_id(index) if v2 else None, cancellation
+    )
+
+
+async def publish_variation(
+    inp: RenderTaskInput,
+    plan: PromptPlan,
+    index: int,
+    variation: VariationProgress,
+    generated: GeneratedImage,
+    activity_id: str | None,
+    cancellation: ActivityCancellationType,
+    extra_metadata: dict[str, Any] | None = None,
+) -> AssetRecord | None:
+    """Publish variation `index`'s staged image (verified, resized, at its final key) and return
+    the asset to record, with `extra_metadata` added to its metadata; None (error on
+    `variation`) when the publish failed. Raises CancelledError when canceled. Shared by the
+    standard path and batch mode, so both publish exactly alike."""
+    variation.state = "publishing"
+    width, height = expected_dimensions(plan.model, plan.aspect_ratio, plan.image_size)
+    try:
         published: ImageRef = await workflow.execute_activity_method(
             StorageActivities.publish_image,
             PublishImageInput(
@@ -105,7 +132,7 @@ async def render_variation(
                 output_width=plan.output_width,
                 output_height=plan.output_height,
             ),
-            activity_id=publish_activity_id(index) if v2 else None,
+            activity_id=activity_id,
             start_to_close_timeout=retry_policies.STORAGE_START_TO_CLOSE,
             schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
             retry_policy=retry_policies.DURABLE_RETRY,
@@ -118,12 +145,13 @@ async def render_variation(
         variation.error = _task_error(err, inp.deadline_s)
         return None
     variation.state = "succeeded"
+    metadata = asset_metadata(
+        inp, plan, generated, published, index, workflow.info().workflow_id, workflow.info().run_id
+    )
     return AssetRecord(
         variation_index=index,
         image=published,
         asset_type=plan.asset_type,
         parent_asset_ids=[r.asset_id for r in inp.references],
-        metadata=asset_metadata(
-            inp, plan, generated, published, index, workflow.info().workflow_id, workflow.info().run_id
-        ),
+        metadata={**metadata, **(extra_metadata or {})},
     )
