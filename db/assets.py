@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, delete, func, literal, select, update
+from sqlalchemy import Select, Table, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,8 @@ from kernel.payloads import AssetRecord, ImageRef
 UPLOAD_ASSET_TYPE = "upload"
 
 _TABLE = cast(Table, RenderedAsset.__table__)
+
+T = TypeVar("T")
 
 
 async def upsert_asset_for(
@@ -80,24 +82,29 @@ class AssetFilters:
     created_after: datetime | None = None
     created_before: datetime | None = None
 
+    def apply(self, stmt: Select[T]) -> Select[T]:
+        """`stmt` (a select from rendered_assets) narrowed to the assets these filters match."""
+        for column, value in (
+            (RenderedAsset.task_id, self.task_id),
+            (RenderedAsset.state, self.state),
+            (RenderedAsset.asset_type, self.asset_type),
+            (RenderedAsset.visibility, self.visibility),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if self.created_after is not None:
+            stmt = stmt.where(RenderedAsset.created_at >= self.created_after)
+        if self.created_before is not None:
+            stmt = stmt.where(RenderedAsset.created_at < self.created_before)
+        return stmt
+
 
 async def list_project_assets(
     session: AsyncSession, project_id: uuid.UUID, filters: AssetFilters, cursor: str | None, limit: int
 ) -> tuple[list[RenderedAsset], str | None]:
     """A page of the project's assets matching `filters`, newest first (ties broken by id)."""
     base = select(RenderedAsset).where(RenderedAsset.project_id == project_id)
-    for column, value in (
-        (RenderedAsset.task_id, filters.task_id),
-        (RenderedAsset.state, filters.state),
-        (RenderedAsset.asset_type, filters.asset_type),
-        (RenderedAsset.visibility, filters.visibility),
-    ):
-        if value is not None:
-            base = base.where(column == value)
-    if filters.created_after is not None:
-        base = base.where(RenderedAsset.created_at >= filters.created_after)
-    if filters.created_before is not None:
-        base = base.where(RenderedAsset.created_at < filters.created_before)
+    base = filters.apply(base)
     rows = list((await session.execute(newest_first(base, RenderedAsset, cursor, limit))).scalars())
     return page_of(rows, limit)
 

@@ -149,18 +149,6 @@ async def matching_asset_ids(
 ) -> list[uuid.UUID]:
     """Ids of up to `limit` of the project's assets matching `filters`, newest first (ask for
     one more than allowed to learn that there are too many)."""
-    stmt = select(RenderedAsset.id).where(RenderedAsset.project_id == project_id)
-    for column, value in (
-        (RenderedAsset.task_id, filters.task_id),
-        (RenderedAsset.state, filters.state),
-        (RenderedAsset.asset_type, filters.asset_type),
-        (RenderedAsset.visibility, filters.visibility),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if filters.created_after is not None:
-        stmt = stmt.where(RenderedAsset.created_at >= filters.created_after)
-    if filters.created_before is not None:
-        stmt = stmt.where(RenderedAsset.created_at < filters.created_before)
+    stmt = filters.apply(select(RenderedAsset.id).where(RenderedAsset.project_id == project_id))
     stmt = stmt.order_by(RenderedAsset.created_at.desc(), RenderedAsset.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
