@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.cpu_pool import run_cpu
 from activities.export_manifest import entry_name, manifest_csv, manifest_json, manifest_record
+from activities.export_parts import PartPipeline
 from activities.export_sheet import ContactSheet, layout
 from activities.export_video import Slideshow, letterboxed
 from activities.export_zip import MIN_PART_BYTES, PART_BYTES, READ_CHUNK_BYTES, ZipWriter
@@ -41,15 +42,15 @@ from kernel.exports import (
     ExportProgress,
     RecordExportInput,
     ZipCheckpoint,
-    ZipPart,
 )
 
 EXPORT_SOURCE_MISSING = "ExportSourceMissing"
 
 
 def _missing(key: str) -> ApplicationError:
-    return ApplicationError(f"an exported image is missing from storage: {key}", type=EXPORT_SOURCE_MISSING,
-                            non_retryable=True)  # fmt: skip
+    return ApplicationError(
+        f"an exported image is missing from storage: {key}", type=EXPORT_SOURCE_MISSING, non_retryable=True
+    )
 
 
 async def _abort_unless_shutdown(store: ObjectStore, key: str) -> None:
@@ -96,16 +97,18 @@ class ExportActivities:
             upload_id=await self._store.start_multipart(inp.key, EXPORT_CONTENT_TYPES["zip"]), total=total
         )
         if resumed is not None:
-            activity.logger.info("zip export %s resumes at image %d, byte %d", inp.export_id, resumed.resume_at,
-                                 resumed.offset)  # fmt: skip
+            activity.logger.info(
+                "zip export %s resumes at image %d, byte %d", inp.export_id, resumed.resume_at, resumed.offset
+            )
         try:
             try:
                 size, digest = await self._write_zip(inp, rows, checkpoint)
             except ClientError as exc:
                 if resumed is None or exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
                     raise
-                activity.logger.warning("zip export %s: upload %s is gone; starting again", inp.export_id,
-                                        resumed.upload_id)  # fmt: skip
+                activity.logger.warning(
+                    "zip export %s: upload %s is gone; starting again", inp.export_id, resumed.upload_id
+                )
                 resumed = None
                 checkpoint = ZipCheckpoint(
                     upload_id=await self._store.start_multipart(inp.key, EXPORT_CONTENT_TYPES["zip"]), total=total
@@ -115,53 +118,76 @@ class ExportActivities:
             await _abort_unless_shutdown(self._store, inp.key)
             raise
         resumed_at = resumed.resume_at if resumed is not None else 0
-        return ExportFile(key=inp.key, content_type=EXPORT_CONTENT_TYPES["zip"], size=size, sha256=digest,
-                          images=total, resumed_at_image=resumed_at)  # fmt: skip
+        return ExportFile(
+            key=inp.key,
+            content_type=EXPORT_CONTENT_TYPES["zip"],
+            size=size,
+            sha256=digest,
+            images=total,
+            resumed_at_image=resumed_at,
+        )
 
     async def _write_zip(
         self, inp: BuildExportInput, rows: list[ExportAssetRow], start: ZipCheckpoint
     ) -> tuple[int, str]:
         writer = await run_cpu(ZipWriter, start.offset, list(start.entries))
-        parts, entries = list(start.parts), list(start.entries)
+        entries = list(start.entries)
+        pipeline = PartPipeline(self._store, inp.key, start.upload_id, start.parts)
         # The archive's SHA-256 as it streams; a resumed attempt never saw the first bytes and
         # reads the finished object back instead.
         hasher = hashlib.sha256() if start.offset == 0 else None
         last = start
+        # A checkpoint waits for its last part to land before it is heartbeated.
+        candidate: tuple[int, ZipCheckpoint] | None = None
 
-        async def flush() -> None:
+        async def flush() -> int:
+            nonlocal last, candidate
             data = writer.take()
             if hasher is not None:
                 await run_cpu(hasher.update, data)
-            number = len(parts) + 1
-            parts.append(
-                ZipPart(number=number, etag=await self._store.upload_part(inp.key, start.upload_id, number, data))
-            )
+            number = await pipeline.send(data)
+            if candidate is not None and len(pipeline.parts) >= candidate[0]:
+                last = candidate[1].model_copy(update={"parts": pipeline.parts[: candidate[0]]})
+                candidate = None
+            return number
 
-        for index in range(start.resume_at, len(rows)):
-            row = rows[index]
-            await run_cpu(writer.open_member, entry_name(index + 1, row), row.asset.created_at)
-            try:
-                async for chunk in self._store.iter_chunks(row.asset.file_key, READ_CHUNK_BYTES):
-                    await run_cpu(writer.write, chunk)
-                    if writer.buffered >= PART_BYTES:
-                        await flush()  # inside a member: not a checkpoint
-                    activity.heartbeat(last.model_copy(update={"done": index}))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    raise _missing(row.asset.file_key) from exc
-                raise
-            entries.append(await run_cpu(writer.close_member))
-            if writer.buffered >= MIN_PART_BYTES:
-                await flush()
-                last = ZipCheckpoint(upload_id=start.upload_id, parts=list(parts), entries=list(entries),
-                                     offset=writer.offset, resume_at=index + 1, total=len(rows))  # fmt: skip
-            activity.heartbeat(last.model_copy(update={"done": index + 1}))
-        records = [manifest_record(i + 1, row) for i, row in enumerate(rows)]
-        newest = max(row.asset.created_at for row in rows)
-        await run_cpu(writer.add, "manifest.json", newest, manifest_json(inp.export_id, records))
-        await run_cpu(writer.add, "manifest.csv", newest, manifest_csv(records))
-        await run_cpu(writer.finish)
-        await flush()
+        try:
+            for index in range(start.resume_at, len(rows)):
+                row = rows[index]
+                await run_cpu(writer.open_member, entry_name(index + 1, row), row.asset.created_at)
+                try:
+                    async for chunk in self._store.iter_chunks(row.asset.file_key, READ_CHUNK_BYTES):
+                        await run_cpu(writer.write, chunk)
+                        if writer.buffered >= PART_BYTES:
+                            await flush()  # inside a member: not a checkpoint
+                        activity.heartbeat(last.model_copy(update={"done": index}))
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                        raise _missing(row.asset.file_key) from exc
+                    raise
+                entries.append(await run_cpu(writer.close_member))
+                if writer.buffered >= MIN_PART_BYTES:
+                    number = await flush()
+                    candidate = (
+                        number,
+                        ZipCheckpoint(
+                            upload_id=start.upload_id,
+                            entries=list(entries),
+                            offset=writer.offset,
+                            resume_at=index + 1,
+                            total=len(rows),
+                        ),
+                    )
+                activity.heartbeat(last.model_copy(update={"done": index + 1}))
+            records = [manifest_record(i + 1, row) for i, row in enumerate(rows)]
+            newest = max(row.asset.created_at for row in rows)
+            await run_cpu(writer.add, "manifest.json", newest, manifest_json(inp.export_id, records))
+            await run_cpu(writer.add, "manifest.csv", newest, manifest_csv(records))
+            await run_cpu(writer.finish)
+            await flush()
+            parts = await pipeline.settle()
+        finally:
+            pipeline.cancel()
         await self._store.complete_multipart(inp.key, start.upload_id, [(p.number, p.etag) for p in parts])
         done = ExportProgress(done=len(rows), total=len(rows))
         digest = hasher.hexdigest() if hasher is not None else await self._hash_object(inp.key, done)
@@ -220,8 +246,9 @@ class ExportActivities:
                     try:
                         frame = await run_cpu(letterboxed, data, o.width, o.height)
                     except InvalidImageError as exc:
-                        raise ApplicationError(f"asset {row.asset.id}: {exc}", type="InvalidImage",
-                                               non_retryable=True) from exc  # fmt: skip
+                        raise ApplicationError(
+                            f"asset {row.asset.id}: {exc}", type="InvalidImage", non_retryable=True
+                        ) from exc
                     del data
                     await run_cpu(show.add, frame)
                     activity.heartbeat(ExportProgress(done=index + 1, total=len(rows)))
@@ -231,8 +258,9 @@ class ExportActivities:
                 raise
             done = ExportProgress(done=len(rows), total=len(rows))
             size, digest = await self._upload_file(inp.key, path, EXPORT_CONTENT_TYPES["mp4"], done)
-        return ExportFile(key=inp.key, content_type=EXPORT_CONTENT_TYPES["mp4"], size=size, sha256=digest,
-                          images=len(rows))  # fmt: skip
+        return ExportFile(
+            key=inp.key, content_type=EXPORT_CONTENT_TYPES["mp4"], size=size, sha256=digest, images=len(rows)
+        )
 
     async def _upload_file(self, key: str, path: Path, content_type: str, progress: ExportProgress) -> tuple[int, str]:
         """Upload a local file in PART_BYTES parts (one multipart upload), hashing as it goes;
@@ -260,8 +288,9 @@ class ExportActivities:
         async with self._sessions() as session, session.begin():
             if inp.export is not None:
                 await insert_export_if_absent(session, inp.export)
-            await record_export_file(session, uuid.UUID(inp.export_id), inp.file.key, inp.file.size, inp.file.sha256,
-                                     datetime.now(UTC))  # fmt: skip
+            await record_export_file(
+                session, uuid.UUID(inp.export_id), inp.file.key, inp.file.size, inp.file.sha256, datetime.now(UTC)
+            )
 
     @activity.defn(name="discard_export")
     async def discard_export(self, inp: DiscardExportInput) -> int:

@@ -4,9 +4,12 @@ activity's heartbeat details (`done`, `total`), the result or failure from the c
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
@@ -60,9 +63,9 @@ async def describe_export(client: Client, workflow_id: str) -> ExportState:
     return state
 
 
-async def _running(client: Client, pending: object) -> ExportState:
+async def _running(client: Client, pending: Sequence[PendingActivityInfo]) -> ExportState:
     """`running` once the build started (with its heartbeat's progress), else `queued`."""
-    for activity in pending:  # type: ignore[attr-defined]
+    for activity in pending:
         started = activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         if activity.heartbeat_details.payloads:
             [details] = await client.data_converter.decode(activity.heartbeat_details.payloads[:1], [dict])
@@ -73,12 +76,17 @@ async def _running(client: Client, pending: object) -> ExportState:
     return ExportState(status="queued")
 
 
+def _snake(error_type: str) -> str:
+    """The API's code for an ApplicationError type: `ExportSourceMissing` -> `export_source_missing`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", error_type).lower()
+
+
 def _error_of(err: WorkflowFailureError) -> TaskError:
     cause: BaseException | None = err.cause
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
     if isinstance(cause, ApplicationError):
-        return TaskError(code=cause.type or "internal", message=cause.message)
+        return TaskError(code=_snake(cause.type or "internal"), message=cause.message)
     if isinstance(cause, CancelledError):
         return TaskError(code="canceled", message="the export was canceled")
     return TaskError(code="internal", message=str(cause or err))

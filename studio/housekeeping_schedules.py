@@ -4,8 +4,9 @@ the thresholds and dry-run flag of the settings as its argument (visible in the 
 under Schedules).
 
 Created idempotently by `studio worker` at start and by `studio migrate --schedules`: an
-existing schedule is updated to the current settings, so changing a setting and restarting a
-worker is all it takes. Overlapping runs are skipped (a slow run is never doubled).
+existing schedule is updated to the current settings (its paused state kept), so changing a
+setting and restarting a worker is all it takes. Overlapping runs are skipped (a slow run is
+never doubled).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ async def ensure_housekeeping_schedules(
             outcome[schedule_id] = "created"
         except ScheduleAlreadyRunningError:
 
-            def update(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+            def update(current: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                new.state = current.description.schedule.state  # an operator's pause stands
                 return ScheduleUpdate(schedule=new)
 
             await client.get_schedule_handle(schedule_id).update(update)

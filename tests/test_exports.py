@@ -421,3 +421,19 @@ async def test_studio_export_downloads_the_zip_a_user_asked_for(
             cwd=tmp_path,
         )
         assert missing.code == 1 and "not_found" in missing.stderr
+
+
+async def test_an_image_missing_from_storage_fails_the_export_with_its_code_and_leaves_no_object(
+    http: httpx.AsyncClient, settings: Settings, store: ObjectStore, token: str
+) -> None:
+    project_id = await create_project(http)
+    assets = await rendered(http, project_id, prompt=f"a vanishing act {token}", n=2)
+    await store.delete(assets[1]["file_key"])  # gone behind the service's back
+    export = await wait_for_export(
+        http, (await start_export(http, project_id, format="zip", asset_ids=[a["id"] for a in assets]))["id"]
+    )
+    assert export["status"] == "failed" and export["url"] is None
+    assert export["error"]["code"] == "export_source_missing" and assets[1]["file_key"] in export["error"]["message"]
+    key = export_key(project_id, export["id"], "zip")
+    assert await store.head(key) is None
+    assert await store.abort_multipart_uploads(key) == 0

@@ -174,7 +174,10 @@ async def test_schedules_are_created_once_updated_after_and_run_when_triggered(
     dry = settings.model_copy(update={"housekeeping_dry_run": True, "housekeeping_interval_s": 7200})
     try:
         assert set((await ensure_housekeeping_schedules(temporal, dry)).values()) == {"created"}
+        await temporal.get_schedule_handle(housekeeping_schedule_id("expire_exports")).pause(note="operator")
         assert set((await ensure_housekeeping_schedules(temporal, dry)).values()) == {"updated"}
+        paused = await temporal.get_schedule_handle(housekeeping_schedule_id("expire_exports")).describe()
+        assert paused.schedule.state.paused, "a worker start unpaused an operator's pause"
         for job in JOBS:
             desc = await temporal.get_schedule_handle(housekeeping_schedule_id(job)).describe()
             assert desc.schedule.spec.intervals[0].every == timedelta(hours=2)
