@@ -26,7 +26,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.cpu_pool import run_cpu
 from activities.export_manifest import entry_name, manifest_csv, manifest_json, manifest_record
-from activities.export_parts import PartPipeline
 from activities.export_sheet import ContactSheet, layout
 from activities.export_video import Slideshow, letterboxed
 from activities.export_zip import MIN_PART_BYTES, PART_BYTES, READ_CHUNK_BYTES, ZipWriter
@@ -42,6 +41,7 @@ from kernel.exports import (
     ExportProgress,
     RecordExportInput,
     ZipCheckpoint,
+    ZipPart,
 )
 
 EXPORT_SOURCE_MISSING = "ExportSourceMissing"
@@ -131,63 +131,52 @@ class ExportActivities:
         self, inp: BuildExportInput, rows: list[ExportAssetRow], start: ZipCheckpoint
     ) -> tuple[int, str]:
         writer = await run_cpu(ZipWriter, start.offset, list(start.entries))
-        entries = list(start.entries)
-        pipeline = PartPipeline(self._store, inp.key, start.upload_id, start.parts)
+        parts, entries = list(start.parts), list(start.entries)
         # The archive's SHA-256 as it streams; a resumed attempt never saw the first bytes and
         # reads the finished object back instead.
         hasher = hashlib.sha256() if start.offset == 0 else None
         last = start
-        # A checkpoint waits for its last part to land before it is heartbeated.
-        candidate: tuple[int, ZipCheckpoint] | None = None
 
-        async def flush() -> int:
-            nonlocal last, candidate
+        async def flush() -> None:
             data = writer.take()
             if hasher is not None:
                 await run_cpu(hasher.update, data)
-            number = await pipeline.send(data)
-            if candidate is not None and len(pipeline.parts) >= candidate[0]:
-                last = candidate[1].model_copy(update={"parts": pipeline.parts[: candidate[0]]})
-                candidate = None
-            return number
+            number = len(parts) + 1
+            parts.append(
+                ZipPart(number=number, etag=await self._store.upload_part(inp.key, start.upload_id, number, data))
+            )
 
-        try:
-            for index in range(start.resume_at, len(rows)):
-                row = rows[index]
-                await run_cpu(writer.open_member, entry_name(index + 1, row), row.asset.created_at)
-                try:
-                    async for chunk in self._store.iter_chunks(row.asset.file_key, READ_CHUNK_BYTES):
-                        await run_cpu(writer.write, chunk)
-                        if writer.buffered >= PART_BYTES:
-                            await flush()  # inside a member: not a checkpoint
-                        activity.heartbeat(last.model_copy(update={"done": index}))
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                        raise _missing(row.asset.file_key) from exc
-                    raise
-                entries.append(await run_cpu(writer.close_member))
-                if writer.buffered >= MIN_PART_BYTES:
-                    number = await flush()
-                    candidate = (
-                        number,
-                        ZipCheckpoint(
-                            upload_id=start.upload_id,
-                            entries=list(entries),
-                            offset=writer.offset,
-                            resume_at=index + 1,
-                            total=len(rows),
-                        ),
-                    )
-                activity.heartbeat(last.model_copy(update={"done": index + 1}))
-            records = [manifest_record(i + 1, row) for i, row in enumerate(rows)]
-            newest = max(row.asset.created_at for row in rows)
-            await run_cpu(writer.add, "manifest.json", newest, manifest_json(inp.export_id, records))
-            await run_cpu(writer.add, "manifest.csv", newest, manifest_csv(records))
-            await run_cpu(writer.finish)
-            await flush()
-            parts = await pipeline.settle()
-        finally:
-            pipeline.cancel()
+        for index in range(start.resume_at, len(rows)):
+            row = rows[index]
+            await run_cpu(writer.open_member, entry_name(index + 1, row), row.asset.created_at)
+            try:
+                async for chunk in self._store.iter_chunks(row.asset.file_key, READ_CHUNK_BYTES):
+                    await run_cpu(writer.write, chunk)
+                    if writer.buffered >= PART_BYTES:
+                        await flush()  # inside a member: not a checkpoint
+                    activity.heartbeat(last.model_copy(update={"done": index}))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise _missing(row.asset.file_key) from exc
+                raise
+            entries.append(await run_cpu(writer.close_member))
+            if writer.buffered >= MIN_PART_BYTES:
+                await flush()
+                last = ZipCheckpoint(
+                    upload_id=start.upload_id,
+                    parts=list(parts),
+                    entries=list(entries),
+                    offset=writer.offset,
+                    resume_at=index + 1,
+                    total=len(rows),
+                )
+            activity.heartbeat(last.model_copy(update={"done": index + 1}))
+        records = [manifest_record(i + 1, row) for i, row in enumerate(rows)]
+        newest = max(row.asset.created_at for row in rows)
+        await run_cpu(writer.add, "manifest.json", newest, manifest_json(inp.export_id, records))
+        await run_cpu(writer.add, "manifest.csv", newest, manifest_csv(records))
+        await run_cpu(writer.finish)
+        await flush()
         await self._store.complete_multipart(inp.key, start.upload_id, [(p.number, p.etag) for p in parts])
         done = ExportProgress(done=len(rows), total=len(rows))
         digest = hasher.hexdigest() if hasher is not None else await self._hash_object(inp.key, done)
