@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test chaos fuzz bench lint format install clean
+.PHONY: dev test chaos fuzz bench bench-export lint format install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
@@ -36,6 +36,10 @@ fuzz: $(STAMP)
 # the default BENCH_SCALE=0.5; 1 = the issue's sizes; BENCH_ONLY=quota,open picks scenarios).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# Time and peak worker memory of a ZIP export of 200 4K images (EXPORT_BENCH_IMAGES; ~8 GB under BENCH_TMP=/tmp).
+bench-export: $(STAMP)
+	$(BIN)/python -m tests.bench.export_zip
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
