@@ -9,6 +9,7 @@ with the thresholds in the workflow's argument.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
+from temporalio.service import RPCError
 
 from clients.object_store import ObjectStore
 from clients.settings import Settings
@@ -172,6 +174,9 @@ async def test_schedules_are_created_once_updated_after_and_run_when_triggered(
     http: httpx.AsyncClient, temporal: Client, settings: Settings
 ) -> None:
     dry = settings.model_copy(update={"housekeeping_dry_run": True, "housekeeping_interval_s": 7200})
+    for job in JOBS:  # the schedules are per namespace: other tests' workers (`studio worker`) made them
+        with contextlib.suppress(RPCError):
+            await temporal.get_schedule_handle(housekeeping_schedule_id(job)).delete()
     try:
         assert set((await ensure_housekeeping_schedules(temporal, dry)).values()) == {"created"}
         await temporal.get_schedule_handle(housekeeping_schedule_id("expire_exports")).pause(note="operator")

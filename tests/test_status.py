@@ -33,7 +33,7 @@ async def test_running_task_reports_stage_and_variation_progress(
         running = (await http.get(f"/api/v1/tasks/{created['id']}")).json()
 
     assert running["variations"] == [
-        {"index": 0, "state": "generating", "asset_id": None, "error": None, "retry": None}
+        {"index": 0, "state": "generating", "asset_id": None, "error": None, "retry": None, "batch_job": None}
     ]
     listed = (await http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"]
     assert [(t["id"], t["status"]) for t in listed] == [(created["id"], "running")]
