@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -170,6 +170,16 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database error during %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(_body("internal", "internal error"), status_code=500)
 
+    async def _storage(request: Request, exc: Exception) -> JSONResponse:
+        # S3 answered with an error: its 5xx and throttling are an outage (503); anything else
+        # (403 from a wrong key or policy, a missing bucket) is our misconfiguration, a 500.
+        status, code = storage_error_status(exc)
+        if status >= 500 or code in STORAGE_THROTTLE_CODES:
+            return await _outage(request, exc)
+        log.error("S3 refused %s %s: %s %s", request.method, request.url.path, status, code, exc_info=exc)
+        return JSONResponse(_body("internal", "internal error"), status_code=500)
+
+    app.add_exception_handler(ClientError, _storage)
     app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(PoolTimeoutError, _database)
     for exc_type in (ConnectionError, OSError, RPCError, BotoCoreError):
@@ -182,3 +192,17 @@ def install_error_handlers(app: FastAPI) -> None:
             return await _outage(request, RPCError(str(exc), RPCStatusCode.UNAVAILABLE, b""))
         log.exception("unexpected error during %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(_body("internal", "internal error"), status_code=500)
+
+
+# S3 error codes that mean "slow down and retry" (AWS S3 error responses reference).
+STORAGE_THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"})
+
+
+def storage_error_status(exc: Exception) -> tuple[int, str]:
+    """(HTTP status, error code) of an S3 error answer (botocore ClientError); (0, "") for others."""
+    if not isinstance(exc, ClientError):
+        return 0, ""
+    response = exc.response
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)), str(
+        response.get("Error", {}).get("Code", "")
+    )

@@ -10,7 +10,8 @@ from clients.settings import Settings
 from db.session import SessionFactory
 from db.users import create_user
 from studio.localstack.ports import free_port
-from tests.helpers import create_project
+from tests.chaos.s3_proxy import S3FaultProxy
+from tests.helpers import client_as_new_user, create_project, serve_api
 
 
 async def test_healthz_and_readyz(api_server: object) -> None:
@@ -54,3 +55,27 @@ async def test_temporal_down_gives_503_and_creates_nothing(api_without_temporal:
     assert ready.json()["checks"]["temporal"].startswith("unavailable")
     listed = await http.get(f"/api/v1/projects/{project_id}/tasks")
     assert (listed.status_code, listed.json()["items"]) == (200, [])  # the refused task left no row
+
+
+async def test_s3_answering_503_gives_503_not_500(settings: Settings, sessions: SessionFactory, token: str) -> None:
+    """S3 itself answers (503 SlowDown) rather than being unreachable: still an outage to the
+    client, with Retry-After, never a 500."""
+    proxy = S3FaultProxy(settings.s3_endpoint_url or "", free_port())
+    await proxy.start()
+    try:
+        via_proxy = settings.model_copy(update={"s3_endpoint_url": proxy.url, "s3_public_endpoint_url": proxy.url})
+        async with serve_api(via_proxy) as api, client_as_new_user(api.base_url, sessions) as http:
+            project_id = await create_project(http)
+            upload = await http.post(
+                f"/api/v1/projects/{project_id}/uploads",
+                json={"filename": f"{token}.png", "content_type": "image/png", "byte_size": 100},
+            )
+            assert upload.status_code == 201, upload.text
+            proxy.fail_with_503(True)
+            completed = await http.post(f"/api/v1/uploads/{upload.json()['id']}/complete")
+    finally:
+        await proxy.stop()
+
+    assert completed.status_code == 503, completed.text
+    assert completed.json()["error"]["code"] == "dependency_unavailable"
+    assert completed.headers["retry-after"] == "5"
