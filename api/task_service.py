@@ -357,13 +357,20 @@ async def _new_task_input(
     return inp
 
 
-async def cancel_task(client: Client, workflow_id: str) -> None:
-    """Request cancellation of a running task. Raises Conflict (409) when it already finished."""
+async def cancel_task(client: Client, workflow_id: str, what: str = "task") -> None:
+    """Request cancellation of a running workflow (a task's, or an export's: `what` names it in
+    messages). Raises Conflict (409) when it already finished, also when it closed between the
+    check and the cancel or is past Temporal's retention (NOT_FOUND)."""
     handle = client.get_workflow_handle(workflow_id)
-    desc = await handle.describe()
-    if desc.status != WorkflowExecutionStatus.RUNNING:
-        raise Conflict(f"task already finished ({desc.status.name.lower() if desc.status else 'unknown'})")
-    await handle.cancel()
+    try:
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"{what} already finished ({desc.status.name.lower() if desc.status else 'unknown'})")
+        await handle.cancel()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Conflict(f"{what} already finished") from err
+        raise
 
 
 async def review_task(client: Client, workflow_id: str, winner: uuid.UUID) -> ReviewOutcome:

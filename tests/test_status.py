@@ -117,3 +117,17 @@ async def test_task_whose_workflow_is_not_visible_yet_is_queued(
 
     assert detail["status"] == "queued"
     assert listed[0]["status"] == "queued"
+
+
+async def test_cancelling_a_task_temporal_no_longer_knows_is_409(
+    http: httpx.AsyncClient, sessions: SessionFactory, token: str
+) -> None:
+    """A task past Temporal's retention (its workflow gone) is finished, not an outage."""
+    project_id = await create_project(http)
+    async with sessions() as session:
+        task_id, _ = await insert_task_row(session, project_id, f"forgotten {token}")
+
+    answer = await http.post(f"/api/v1/tasks/{task_id}/cancel")
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["message"] == "task already finished"

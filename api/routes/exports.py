@@ -109,6 +109,6 @@ async def cancel_export(
     """Cancel a running export: the build stops (through its heartbeat), any partial upload is
     aborted and nothing is left in S3. 409 when it already finished."""
     export = await owned_export_or_404(session, user, export_id)
-    await task_service.cancel_task(resources.temporal, export.workflow_id)
+    await task_service.cancel_task(resources.temporal, export.workflow_id, what="export")
     state = await describe_export(resources.temporal, export.workflow_id)
     return await export_public(export, state, resources.settings, resources.store)
