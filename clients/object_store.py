@@ -123,6 +123,27 @@ class ObjectStore:
             data: bytes = await stream.read()
         return data
 
+    async def get_at_most(self, key: str, max_bytes: int) -> bytes | None:
+        """The first `max_bytes` bytes (at least 1) of the object, or all of it when it is
+        smaller: a range GET, so an object that grew since it was last looked at is never read
+        into memory whole. Ask for one byte more than you accept to tell "too big" apart.
+        Returns None when the object does not exist (an empty object gives b"")."""
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if code == "InvalidRange":  # S3 answers 416 for any range of an empty object
+                return b""
+            raise
+        body = response["Body"]
+        try:
+            data: bytes = await body.read(max_bytes)  # a store that ignores Range: stop here anyway
+        finally:
+            body.close()
+        return data
+
     async def head(self, key: str) -> StoredObject | None:
         """Size, type and metadata of `key`, or None when it does not exist."""
         try:

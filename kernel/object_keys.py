@@ -34,3 +34,10 @@ def thumbnail_key(image_key: str) -> str:
 def upload_key(project_id: str, upload_id: str, mime: str) -> str:
     """`projects/<project>/uploads/<upload>.<ext>`: a user's uploaded image (presigned PUT)."""
     return f"projects/{project_id}/uploads/{upload_id}.{MIME_EXTENSION.get(mime, 'bin')}"
+
+
+def uploaded_asset_key(project_id: str, upload_id: str, mime: str) -> str:
+    """`projects/<project>/assets/<upload>.<ext>`: a verified upload's own copy, the asset's
+    image. No presigned PUT URL ever names it (those target `upload_key`), and it is keyed by
+    the upload so a retried completion lands on the same object."""
+    return f"projects/{project_id}/assets/{upload_id}.{MIME_EXTENSION.get(mime, 'bin')}"

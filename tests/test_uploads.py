@@ -4,8 +4,10 @@ files get `invalid_upload` and leave no object behind."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
+import uuid
 import zlib
 from typing import Any
 
@@ -17,7 +19,7 @@ from clients.object_store import ObjectStore
 from clients.settings import Settings
 from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
-from kernel.object_keys import thumbnail_key
+from kernel.object_keys import thumbnail_key, upload_key
 from tests.helpers import client_as_new_user, create_project, create_task, serve_api, wait_for_task
 
 
@@ -98,6 +100,7 @@ async def test_a_good_image_becomes_an_upload_asset_with_a_thumbnail(
     assert (asset["content_type"], asset["width"], asset["height"]) == (content_type, *size)
     assert asset["byte_size"] == len(data)
     assert asset["metadata"]["upload"] == {"id": upload["id"], "filename": "photo"}
+    assert asset["sha256"] == hashlib.sha256(data).hexdigest()
     assert await _fetch(asset["url"]) == data
     thumb = Image.open(io.BytesIO(await _fetch(asset["thumbnail_url"])))
     assert thumb.format == "WEBP"
@@ -136,6 +139,7 @@ async def test_a_bad_file_is_refused_and_its_object_deleted(
     assert why in refused.json()["error"]["message"]
     assert not await _object_exists(settings, key)
     assert not await _object_exists(settings, thumbnail_key(key))
+    assert not await _object_exists(settings, key.replace("/uploads/", "/assets/"))
     listed = await http.get(f"/api/v1/projects/{project_id}/rendered-assets")
     assert listed.json()["items"] == []
     again = await http.post(f"/api/v1/uploads/{started['id']}/complete")
@@ -229,3 +233,56 @@ async def test_an_upload_is_a_reference_image_and_a_lineage_parent(
     assert not await _object_exists(settings, upload["file_key"])
     assert not await _object_exists(settings, thumbnail_key(upload["file_key"]))
     assert (await http.get(f"/api/v1/rendered-assets/{child}")).status_code == 200
+
+
+async def test_a_put_to_the_old_url_after_complete_cannot_change_the_asset(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The PUT URL stays valid for UPLOAD_URL_TTL_S after completion; the asset lives at its
+    own key, so bytes PUT there later (even a bigger file) are not the asset's."""
+    project_id = await create_project(http)
+    data = _image("PNG", (400, 300))
+    started = (await _start(http, project_id, "image/png", len(data))).json()
+    await _put(started, data)
+    old_key = upload_key(project_id, started["id"], "image/png")
+
+    completed = await http.post(f"/api/v1/uploads/{started['id']}/complete")
+
+    assert completed.status_code == 201, completed.text
+    asset = completed.json()
+    assert asset["file_key"] == f"projects/{project_id}/assets/{started['id']}.png"
+    assert asset["file_key"] != old_key
+    assert not await _object_exists(settings, old_key)
+
+    other = _image("JPEG", (1600, 1200))  # other bytes, other size, another type
+    async with httpx.AsyncClient() as s3_client:  # the old URL, still inside its TTL
+        replaced = await s3_client.put(started["put_url"], content=other, headers=started["put_headers"])
+    assert replaced.status_code == 200, replaced.text
+
+    again = await http.post(f"/api/v1/uploads/{started['id']}/complete")
+    assert (again.status_code, again.json()["id"]) == (200, asset["id"])
+    fresh = (await http.get(f"/api/v1/rendered-assets/{asset['id']}")).json()
+    stored = await _fetch(fresh["url"])
+    assert hashlib.sha256(stored).hexdigest() == fresh["sha256"] == hashlib.sha256(data).hexdigest()
+    assert len(stored) == fresh["byte_size"] == len(data)
+    assert Image.open(io.BytesIO(await _fetch(fresh["thumbnail_url"]))).size == (400, 300)
+    # What the late PUT wrote is an object no asset points to.
+    async with ObjectStore.open(settings) as store:
+        assert await store.get(old_key) == other
+        await store.delete(old_key)
+
+
+async def test_a_bounded_read_never_returns_more_than_asked(settings: Settings) -> None:
+    """`ObjectStore.get_at_most`, which `complete` reads the upload with (a range GET)."""
+    key = f"tests/bounded/{uuid.uuid4()}"
+    async with ObjectStore.open(settings) as store:
+        await store.put(key, b"0123456789", "application/octet-stream", {})
+        await store.put(f"{key}-empty", b"", "application/octet-stream", {})
+        try:
+            assert await store.get_at_most(key, 4) == b"0123"
+            assert await store.get_at_most(key, 11) == b"0123456789"
+            assert await store.get_at_most(f"{key}-empty", 11) == b""
+            assert await store.get_at_most(f"{key}-missing", 11) is None
+        finally:
+            await store.delete(key)
+            await store.delete(f"{key}-empty")
