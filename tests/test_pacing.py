@@ -24,6 +24,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
 
+from activities.quota_pacing import QUOTA_HEADROOM
 from clients.settings import Settings
 from clients.temporal_client import connect
 from db.session import SessionFactory
@@ -146,11 +147,12 @@ async def test_a_429_slows_the_fleet_down(
 ) -> None:
     emulator.script(token, [{"kind": "rate_limit", "retry_delay_s": 1}])
     async with fleet(temporal, settings, sessions, images_per_minute=600) as f:
-        assert await _queue_rate(temporal, f.model_queue) == pytest.approx(10.0)
+        assert await _queue_rate(temporal, f.model_queue) == pytest.approx(10.0 * (1 - QUOTA_HEADROOM))
         project = await create_project(f.http)
         task = await create_task(f.http, project, prompt=f"a door {token}")
         assert (await wait_for_task(f.http, task["id"]))["status"] == "succeeded"
-        assert await _queue_rate(temporal, f.model_queue) == pytest.approx(8.0)  # slowed, fleet-wide
+        # slowed, fleet-wide
+        assert await _queue_rate(temporal, f.model_queue) == pytest.approx(8.0 * (1 - QUOTA_HEADROOM))
 
 
 async def test_a_daily_quota_pauses_the_model_queue_instead_of_burning_retries(
