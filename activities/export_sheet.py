@@ -21,7 +21,6 @@ CAPTION_HEIGHT = 36
 CAPTION_FONT_PX = 13
 BACKGROUND = (255, 255, 255)
 CAPTION_COLOUR = (40, 40, 40)
-MISSING_COLOUR = (200, 200, 200)
 
 
 @dataclass(frozen=True)
@@ -68,24 +67,19 @@ class ContactSheet:
         self._draw = ImageDraw.Draw(self.image)
         self._font = ImageFont.load_default(size=CAPTION_FONT_PX)
 
-    def place(self, index: int, data: bytes | None, caption: list[str]) -> None:
-        """Put the image encoded in `data` (None: a grey box for a missing one) and its caption
-        lines in cell `index`. Raises InvalidImageError when `data` does not decode."""
+    def place(self, index: int, data: bytes, caption: list[str]) -> None:
+        """Put the image encoded in `data` and its caption lines in cell `index`. Raises
+        InvalidImageError when `data` does not decode (there is no placeholder cell)."""
         x, y = self.grid.origin(index)
         left, top = x + CELL_PADDING, y + CELL_PADDING
-        if data is None:
-            self._draw.rectangle((left, top, left + self.thumb_px - 1, top + self.thumb_px - 1), fill=MISSING_COLOUR)
-        else:
-            try:
-                with Image.open(io.BytesIO(data)) as source:
-                    source.draft("RGB", (self.thumb_px, self.thumb_px))  # JPEG: decode at a fraction
-                    thumb = ImageOps.exif_transpose(source).convert("RGB")
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                raise InvalidImageError(f"image does not decode: {exc}") from exc
-            thumb.thumbnail((self.thumb_px, self.thumb_px), Image.Resampling.LANCZOS)
-            self.image.paste(
-                thumb, (left + (self.thumb_px - thumb.width) // 2, top + (self.thumb_px - thumb.height) // 2)
-            )
+        try:
+            with Image.open(io.BytesIO(data)) as source:
+                source.draft("RGB", (self.thumb_px, self.thumb_px))  # JPEG: decode at a fraction
+                thumb = ImageOps.exif_transpose(source).convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise InvalidImageError(f"image does not decode: {exc}") from exc
+        thumb.thumbnail((self.thumb_px, self.thumb_px), Image.Resampling.LANCZOS)
+        self.image.paste(thumb, (left + (self.thumb_px - thumb.width) // 2, top + (self.thumb_px - thumb.height) // 2))
         text_top = top + self.thumb_px + 2
         for line_number, line in enumerate(caption[:2]):
             self._draw.text((left, text_top + line_number * (CAPTION_FONT_PX + 3)), _fit(line, self.thumb_px),

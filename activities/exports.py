@@ -72,6 +72,15 @@ class ExportActivities:
             rows = await export_asset_rows(session, uuid.UUID(inp.project_id), [uuid.UUID(a) for a in inp.asset_ids])
         if not rows:
             raise ApplicationError("none of the export's assets exist any more", type="ExportEmpty", non_retryable=True)
+        if len(rows) != len(inp.asset_ids):
+            present = {str(row.asset.id) for row in rows}
+            gone = [a for a in inp.asset_ids if a not in present]
+            raise ApplicationError(
+                f"{len(gone)} of the export's assets were deleted since it was requested: {', '.join(gone[:5])}"
+                + (" ..." if len(gone) > 5 else ""),
+                type=EXPORT_SOURCE_MISSING,
+                non_retryable=True,
+            )
         return rows
 
     async def _read(self, key: str) -> bytes:
@@ -91,8 +100,9 @@ class ExportActivities:
         total = len(rows)
         details = activity.info().heartbeat_details
         resumed = ZipCheckpoint.model_validate(details[0]) if details else None
-        if resumed is not None and resumed.total != total:
-            resumed = None  # rows deleted since: begin again
+        if resumed is None:
+            # An attempt that died before its first checkpoint may have started an upload: free it.
+            await self._store.abort_multipart_uploads(inp.key)
         checkpoint = resumed or ZipCheckpoint(
             upload_id=await self._store.start_multipart(inp.key, EXPORT_CONTENT_TYPES["zip"]), total=total
         )
@@ -110,6 +120,7 @@ class ExportActivities:
                     "zip export %s: upload %s is gone; starting again", inp.export_id, resumed.upload_id
                 )
                 resumed = None
+                await self._store.abort_multipart_uploads(inp.key)
                 checkpoint = ZipCheckpoint(
                     upload_id=await self._store.start_multipart(inp.key, EXPORT_CONTENT_TYPES["zip"]), total=total
                 )
@@ -208,9 +219,8 @@ class ExportActivities:
             ]
             try:
                 await run_cpu(sheet.place, index, data, caption)
-            except InvalidImageError:
-                activity.logger.warning("contact sheet %s: asset %s does not decode", inp.export_id, asset.id)
-                await run_cpu(sheet.place, index, None, caption)
+            except InvalidImageError as exc:  # no placeholder cell: the sheet would hide the loss
+                raise ApplicationError(f"asset {asset.id}: {exc}", type="InvalidImage", non_retryable=True) from exc
             del data
             activity.heartbeat(ExportProgress(done=index + 1, total=len(rows)))
         png = await run_cpu(sheet.png)
