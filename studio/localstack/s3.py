@@ -177,8 +177,8 @@ def _die_with_parent() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    except (OSError, AttributeError) as exc:  # not Linux: the supervisor's own stop still ends weed
+        os.write(2, f"weed: cannot ask to die with the supervisor ({exc}); a killed supervisor leaves it\n".encode())
 
 
 def main(argv: list[str] | None = None) -> None:
