@@ -141,6 +141,10 @@ class PromptPlan(BaseModel):
     asset_type: str = "image"
     output_width: int | None = None
     output_height: int | None = None
+    # The size the model delivers (pixels), from the model catalogue when the prompt was built,
+    # so the workflow never reads the catalogue file itself (None in plans recorded before).
+    model_width: int | None = None
+    model_height: int | None = None
 
 
 class ImageRef(BaseModel):

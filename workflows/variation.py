@@ -117,7 +117,10 @@ async def publish_variation(
     `variation`) when the publish failed. Raises CancelledError when canceled. Shared by the
     standard path and batch mode, so both publish exactly alike."""
     variation.state = "publishing"
-    width, height = expected_dimensions(plan.model, plan.aspect_ratio, plan.image_size)
+    if plan.model_width and plan.model_height:
+        width, height = plan.model_width, plan.model_height
+    else:  # a plan recorded before build_prompt sized it
+        width, height = expected_dimensions(plan.model, plan.aspect_ratio, plan.image_size)
     try:
         published: ImageRef = await workflow.execute_activity_method(
             StorageActivities.publish_image,
