@@ -10,13 +10,13 @@ import uuid
 from typing import Any
 
 import httpx
-from playwright.async_api import Page, Request, expect
+from playwright.async_api import Browser, Page, Request, expect
 from sqlalchemy import update
 
 from db.models import RenderedAsset
 from db.session import SessionFactory
-from tests.helpers import wait_for_task
-from tests.web_browser import Studio, browser, screenshot, studio
+from tests.helpers import ApiServer, wait_for_task
+from tests.web_browser import Studio, browser, screenshot, sign_in, studio
 
 __all__ = ["browser", "studio"]
 
@@ -218,3 +218,64 @@ async def test_an_asset_without_a_thumbnail_is_a_neutral_box_not_its_original(
     await expect(tile.locator(".placeholder")).to_have_attribute("aria-label", label)
     await expect(tile.locator("img")).to_have_count(0)
     assert len(fetched) == 1 and "thumb" in fetched[0]  # the other tile's thumbnail, nothing else
+
+
+async def test_the_filter_form_shows_only_matching_tiles_and_any_shows_all(
+    studio: Studio, browser: Browser, api_server: ApiServer, token: str
+) -> None:
+    """The filter bar submits every field, the unset ones empty (`state=approved&asset_type=&
+    visibility=&task_id=`): empty means any, with JavaScript (a select submits on change) and
+    without it (the Filter button); a bad value gives the page with a message."""
+    project_id = await studio.project()
+    task = await rendered_task(studio, project_id, prompt=f"filter these {token}", n=3)
+    approved, archived, draft = task["asset_ids"]
+    for asset_id, state in ((approved, "approved"), (archived, "archived")):
+        changed = await studio.http.patch(f"/api/v1/rendered-assets/{asset_id}", json={"state": state})
+        assert changed.status_code == 200, changed.text
+    page = studio.page
+    await open_gallery(page, project_id)
+    tiles = page.locator(".tile")
+    await expect(tiles).to_have_count(3)
+
+    async def tile_ids() -> set[str | None]:
+        return {await t.get_attribute("data-id") for t in await tiles.all()}
+
+    for state, expected in (("approved", approved), ("archived", archived), ("draft", draft)):
+        async with page.expect_navigation():
+            await page.get_by_label("State").select_option(state)  # submits the form
+        assert f"state={state}&asset_type=&visibility=&task_id=" in page.url
+        await expect(tiles).to_have_count(1)
+        assert await tile_ids() == {expected}
+        await expect(page.get_by_label("State")).to_have_value(state)
+    async with page.expect_navigation():
+        await page.get_by_label("State").select_option("any")
+    assert "state=&" in page.url
+    await expect(tiles).to_have_count(3)
+    assert await tile_ids() == {approved, archived, draft}
+
+    # JavaScript off: the same form, sent with the Filter button.
+    key = studio.http.headers["Authorization"].removeprefix("Bearer ")
+    context = await browser.new_context(base_url=api_server.base_url, java_script_enabled=False)
+    try:
+        plain = await sign_in(context, key)
+        await plain.goto(f"/projects/{project_id}/gallery")
+        plain_tiles = plain.locator(".tile")
+        await expect(plain_tiles).to_have_count(3)
+        await plain.get_by_label("State").select_option("archived")
+        await plain.get_by_label("Task").fill(task["id"])
+        await plain.get_by_role("button", name="Filter", exact=True).click()
+        await plain.wait_for_url(f"**/gallery?state=archived&asset_type=&visibility=&task_id={task['id']}")
+        await expect(plain_tiles).to_have_count(1)
+        assert await plain_tiles.first.get_attribute("data-id") == archived
+        await expect(plain.locator("#filter-error")).to_have_count(0)
+
+        await plain.get_by_label("State").select_option("any")
+        await plain.get_by_label("Task").fill("not-a-task")
+        async with plain.expect_response(lambda r: "/gallery?" in r.url) as answer:
+            await plain.get_by_role("button", name="Filter", exact=True).click()
+        assert (await answer.value).status == 422
+        await expect(plain.locator("#filter-error")).to_contain_text("'not-a-task' is not a task id")
+        await expect(plain_tiles).to_have_count(0)
+        await expect(plain.get_by_label("Task")).to_have_value("not-a-task")
+    finally:
+        await context.close()
