@@ -15,7 +15,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.export_schemas import ExportStatus
-from kernel.exports import ExportFile
+from db.models import Export
+from kernel.exports import EXPORT_CONTENT_TYPES, ExportFile
 from kernel.payloads import TaskError
 
 _CLOSED: dict[WorkflowExecutionStatus, ExportStatus] = {
@@ -37,6 +38,22 @@ class ExportState:
     total: int | None = None
     file: ExportFile | None = None
     error: TaskError | None = None
+
+
+async def export_state(client: Client, export: Export) -> ExportState:
+    """The export's state: from its row once its file was recorded (no Temporal call, and still
+    right after Temporal's retention dropped the workflow), else from its workflow. Raises
+    RPCError when Temporal is unreachable for an unfinished export."""
+    if export.completed_at is not None and export.file_key and export.byte_size is not None and export.sha256:
+        file = ExportFile(
+            key=export.file_key,
+            content_type=EXPORT_CONTENT_TYPES[export.format],
+            size=export.byte_size,
+            sha256=export.sha256,
+            images=len(export.asset_ids),
+        )
+        return ExportState(status="succeeded", done=file.images, total=file.images, file=file)
+    return await describe_export(client, export.workflow_id)
 
 
 async def describe_export(client: Client, workflow_id: str) -> ExportState:

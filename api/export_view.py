@@ -8,7 +8,7 @@ import asyncio
 from temporalio.client import Client
 
 from api.export_schemas import ExportProgressPublic, ExportPublic
-from api.export_status import ExportState, describe_export
+from api.export_status import ExportState, export_state
 from api.task_view import temporal_ui_url
 from clients.object_store import ObjectStore
 from clients.settings import Settings
@@ -54,5 +54,5 @@ async def exports_public(
     exports: list[Export], client: Client, settings: Settings, store: ObjectStore
 ) -> list[ExportPublic]:
     """The views of a page of exports (their workflows described concurrently)."""
-    states = await asyncio.gather(*(describe_export(client, e.workflow_id) for e in exports))
+    states = await asyncio.gather(*(export_state(client, e) for e in exports))
     return [await export_public(e, s, settings, store) for e, s in zip(exports, states, strict=True)]

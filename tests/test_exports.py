@@ -30,7 +30,10 @@ import av
 import httpx
 import pytest
 from PIL import Image
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.exports import ExportActivities
@@ -437,3 +440,30 @@ async def test_an_image_missing_from_storage_fails_the_export_with_its_code_and_
     key = export_key(project_id, export["id"], "zip")
     assert await store.head(key) is None
     assert await store.abort_multipart_uploads(key) == 0
+
+
+async def test_a_finished_export_stays_downloadable_after_temporal_forgets_its_workflow(
+    http: httpx.AsyncClient, temporal: Client, token: str
+) -> None:
+    """Temporal's retention is shorter than an export's: once its file is recorded, the export
+    reads `succeeded` from its row, with its link, even when its workflow history is gone."""
+    project_id = await create_project(http)
+    await rendered(http, project_id, prompt=f"kept {token}")
+    export = await wait_for_export(http, (await start_export(http, project_id, format="zip"))["id"])
+    assert export["status"] == "succeeded", export
+
+    await temporal.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=temporal.namespace, workflow_execution=WorkflowExecution(workflow_id=export["workflow_id"])
+        )
+    )
+    for _ in range(100):  # deletion is asynchronous
+        try:
+            await temporal.get_workflow_handle(export["workflow_id"]).describe()
+        except RPCError:
+            break
+        await asyncio.sleep(0.1)
+
+    later = (await http.get(f"/api/v1/exports/{export['id']}")).json()
+    assert later["status"] == "succeeded" and later["sha256"] == export["sha256"]
+    assert hashlib.sha256(await download(later["url"])).hexdigest() == export["sha256"]

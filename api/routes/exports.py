@@ -12,7 +12,7 @@ from api import export_service, task_service
 from api.deps import CurrentUser, ResourcesDep, SessionDep, owned_export_or_404, owned_project_or_404
 from api.error_responses import InvalidInput, responses
 from api.export_schemas import ExportCreate, ExportPublic
-from api.export_status import ExportState, describe_export
+from api.export_status import ExportState, export_state
 from api.export_view import export_public, exports_public
 from api.fields import LimitQuery
 from api.limits import enforce_creation_rate
@@ -62,7 +62,7 @@ async def create_export(
     )
     if not result.created:
         response.status_code = 200
-        state = await describe_export(resources.temporal, result.export.workflow_id)
+        state = await export_state(resources.temporal, result.export)
     else:
         state = ExportState(status="queued")
     return await export_public(result.export, state, resources.settings, resources.store)
@@ -96,7 +96,7 @@ async def get_export(
     """One export: status, progress (images done of total) and, once succeeded, the presigned
     download `url` with the file's `size` (bytes) and `sha256`."""
     export = await owned_export_or_404(session, user, export_id)
-    state = await describe_export(resources.temporal, export.workflow_id)
+    state = await export_state(resources.temporal, export)
     return await export_public(export, state, resources.settings, resources.store)
 
 
@@ -110,5 +110,5 @@ async def cancel_export(
     aborted and nothing is left in S3. 409 when it already finished."""
     export = await owned_export_or_404(session, user, export_id)
     await task_service.cancel_task(resources.temporal, export.workflow_id, what="export")
-    state = await describe_export(resources.temporal, export.workflow_id)
+    state = await export_state(resources.temporal, export)
     return await export_public(export, state, resources.settings, resources.store)
