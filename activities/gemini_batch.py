@@ -7,14 +7,22 @@ takes the name from there or, when the earlier attempt died before its heartbeat
 for a job of that name among the newest ones. A first attempt creates without looking.
 `stage_batch_results` reads a finished job (free: Google bills the job, not its reads) and
 skips items already staged at their key.
+
+Off the event loop: a finished job's read carries every item's image as base64 inside one JSON
+document (about 27 MB of text per 4K image), and a submit base64-encodes every reference
+image; google-genai's async client parses and builds those on the calling loop. So every
+Batch API call here goes through the SDK's synchronous client in a thread (`_off_loop`), and
+the worker's loop keeps heartbeating every activity while a job of many 4K images is read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
 import aiohttp
 import httpx
@@ -57,6 +65,7 @@ from kernel.payloads import GeneratedImage, ImageRef, TaskError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # How many of the newest jobs a submit reads to find the one an earlier attempt created.
 FIND_EXISTING_JOBS = 500
@@ -82,6 +91,18 @@ async def _gemini(call: Awaitable[T]) -> T:
         raise classify_api_error(exc) from None
     except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
         raise classify_transport_error(exc) from None
+
+
+async def _off_loop(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Await a synchronous Batch API call (download, JSON parse, model building) run in a
+    thread of the loop's default executor, heartbeating; SDK and transport errors become our
+    taxonomy's ApplicationError as in `_gemini`.
+
+    Not `run_cpu`: that pool is sized for image work, and a call here mostly waits on the
+    network (up to GEMINI_TIMEOUT_S). Cancelling the activity stops the wait at once; the
+    thread finishes its call (bounded by the client's timeout) and its result is dropped.
+    """
+    return await _gemini(asyncio.to_thread(functools.partial(fn, *args, **kwargs)))
 
 
 async def _signal_if_running(handle: WorkflowHandle[object, object], signal: str, arg: WithdrawTask) -> None:
@@ -130,14 +151,13 @@ class BatchActivities:
         for job_workflow_id in inp.job_workflow_ids:
             await _signal_if_running(client.get_workflow_handle(job_workflow_id), WITHDRAW_SIGNAL, withdraw)
 
-    async def _find_job(self, display_name: str) -> str | None:
-        """The name of the newest job called `display_name` among the newest FIND_EXISTING_JOBS."""
-        pager = await _gemini(self._client.aio.batches.list(config=types.ListBatchJobsConfig(page_size=50)))
-        seen = 0
-        async for job in pager:
+    def _find_job_sync(self, display_name: str) -> str | None:
+        """The name of the newest job called `display_name` among the newest FIND_EXISTING_JOBS
+        (blocking: pages are fetched and parsed as the iteration goes; run it in a thread)."""
+        pager = self._client.batches.list(config=types.ListBatchJobsConfig(page_size=50))
+        for seen, job in enumerate(pager, start=1):
             if job.display_name == display_name and job.name:
                 return job.name
-            seen += 1
             if seen >= FIND_EXISTING_JOBS:
                 break
         return None
@@ -172,15 +192,16 @@ class BatchActivities:
         info = activity.info()
         if info.heartbeat_details and isinstance(info.heartbeat_details[0], str):
             return BatchJobRef(job_name=info.heartbeat_details[0])
-        existing = await self._find_job(inp.display_name) if info.attempt > 1 else None
+        existing = await _off_loop(self._find_job_sync, inp.display_name) if info.attempt > 1 else None
         if existing is not None:
             log.info("batch job %s already exists as %s; not creating another", inp.display_name, existing)
             return BatchJobRef(job_name=existing)
         requests = [await self._request(item) for item in inp.items]
-        job = await _gemini(
-            self._client.aio.batches.create(
-                model=inp.model, src=requests, config=types.CreateBatchJobConfig(display_name=inp.display_name)
-            )
+        job = await _off_loop(
+            self._client.batches.create,
+            model=inp.model,
+            src=requests,
+            config=types.CreateBatchJobConfig(display_name=inp.display_name),
         )
         if not job.name:
             raise ApplicationError("the Batch API returned a job without a name", type=failure_codes.MODEL_UNAVAILABLE)
@@ -190,9 +211,21 @@ class BatchActivities:
 
     @activity.defn(name="get_batch_job_state")
     async def get_batch_job_state(self, inp: BatchJobRef) -> BatchJobState:
-        """The job's state (`JOB_STATE_PENDING` ... `JOB_STATE_SUCCEEDED`). Raises ApplicationError."""
-        job = await _gemini(self._client.aio.batches.get(name=inp.job_name))
-        return BatchJobState(state=job.state.value if job.state is not None else "JOB_STATE_UNSPECIFIED")
+        """The job's state (`JOB_STATE_PENDING` ... `JOB_STATE_SUCCEEDED`). A succeeded job's
+        read carries its whole output: it is parsed in a thread and dropped here at once.
+        Raises ApplicationError."""
+        state = await _off_loop(self._job_state_sync, inp.job_name)
+        return BatchJobState(state=state)
+
+    def _job_state_sync(self, job_name: str) -> str:
+        """Read the job and keep only its state name (blocking; run it in a thread)."""
+        job = self._client.batches.get(name=job_name)
+        return job.state.value if job.state is not None else "JOB_STATE_UNSPECIFIED"
+
+    def _answers_sync(self, job_name: str) -> list[types.InlinedResponse | None]:
+        """Read the job and keep only its inline answers, in request order (blocking)."""
+        job = self._client.batches.get(name=job_name)
+        return list((job.dest.inlined_responses if job.dest is not None else None) or [])
 
     @activity.defn(name="cancel_batch_job")
     async def cancel_batch_job(self, inp: BatchJobRef) -> None:
@@ -252,8 +285,7 @@ class BatchActivities:
         the item's position, checked against its metadata key when Google returns one); a
         blocked, imageless or failed item gets its failure instead. Idempotent. Raises
         ApplicationError (the job cannot be read, or its answers do not match its items)."""
-        job = await _gemini(self._client.aio.batches.get(name=inp.job_name))
-        answers = (job.dest.inlined_responses if job.dest is not None else None) or []
+        answers = await _off_loop(self._answers_sync, inp.job_name)
         if len(answers) != len(inp.items):
             raise ApplicationError(
                 f"batch job {inp.job_name} answered {len(answers)} of {len(inp.items)} requests",
@@ -262,8 +294,10 @@ class BatchActivities:
             )
         skip = set(inp.skip)
         outcomes = []
-        for item, answer in zip(inp.items, answers, strict=True):
-            if item.key in skip:
+        for position, item in enumerate(inp.items):
+            # Each answer (its image's bytes) is let go once staged: the output is not held whole.
+            answer, answers[position] = answers[position], None
+            if item.key in skip or answer is None:
                 continue
             key = (answer.metadata or {}).get("key")
             if key is not None and key != item.key:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+import httpx
 import pytest
 from aiohttp import web
 from PIL import Image
@@ -25,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.gemini import GeminiActivities, build_gemini_client
+from activities.gemini_batch import BatchActivities
 from activities.image_check import verify_image
 from activities.image_resize import resize_for_asset
 from activities.storage import StorageActivities
@@ -32,6 +36,7 @@ from clients.object_store import ObjectStore
 from clients.settings import Settings
 from gemini_emulator import EmulatorServer
 from kernel import failure_codes
+from kernel.batch_payloads import BatchItem, BatchJobRef, StageBatchInput, SubmitBatchInput
 from kernel.catalog import expected_dimensions
 from kernel.object_keys import final_key, staging_key
 from kernel.payloads import GenerateImageInput, ImageRef, PromptPlan, PublishImageInput
@@ -301,3 +306,73 @@ async def test_wrong_aspect_ratio_and_undecodable_bytes_stay_non_retryable_inval
 
     for caught in (wrong_ratio, undecodable):
         assert (caught.value.type, caught.value.non_retryable) == (failure_codes.INVALID_IMAGE, True)
+
+
+@pytest.fixture(scope="module")
+def remote_emulator() -> Iterator[str]:
+    """An emulator in a process of its own sending realistic 4K bytes (about 20 MB a PNG), its
+    batch jobs done at once: what the worker parses is then the only CPU work in this process
+    (the session's in-process emulator would serialise the same output under this GIL)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gemini_emulator", "--port", str(port), "--realistic-bytes"]
+    process = subprocess.Popen([*command, "--batch-turnaround-s", "0", "--log-level", "warning"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "the emulator did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_reading_and_staging_a_batch_job_of_4k_images_keeps_the_loop_responsive(
+    settings: Settings, remote_emulator: str, token: str
+) -> None:
+    """A succeeded Batch API job of three realistic 4K PNGs: its last poll and its staging each
+    download ~240 MB of JSON (every image base64, twice: the Operation's metadata and response).
+    Parsed on the loop (google-genai's async client), that stalls it for the whole parse; the
+    activities parse in a thread, so the loop keeps turning (and heartbeating)."""
+    remote = settings.model_copy(update={"gemini_api_key": None, "gemini_base_url": remote_emulator})
+    plan = PromptPlan(prompt=f"a wide harbour {token}", model=MODEL, aspect_ratio="16:9", image_size="4K")
+    task_id, project_id = str(uuid.uuid4()), str(uuid.uuid4())
+    items = [
+        BatchItem(
+            task_workflow_id=f"task-{task_id}", task_id=task_id, project_id=project_id, variation_index=i, plan=plan
+        )
+        for i in range(3)
+    ]
+    client = build_gemini_client(remote)
+    async with ObjectStore.open(remote) as store:
+        batch = BatchActivities(client, store, remote)
+        submit = SubmitBatchInput(display_name=f"loop-{token}", model=MODEL, items=items)
+        ref: BatchJobRef = await ActivityEnvironment().run(batch.submit_batch_job, submit)
+
+        # The read that finds the job SUCCEEDED (the emulator renders its output then).
+        state, poll_lag = await _with_max_lag(ActivityEnvironment().run(batch.get_batch_job_state, ref))
+        staged, stage_lag = await _with_max_lag(
+            ActivityEnvironment().run(batch.stage_batch_results, StageBatchInput(job_name=ref.job_name, items=items))
+        )
+
+        # What the same read costs the thread that parses it (the loop, before the fix).
+        parse_cpu = await asyncio.to_thread(_cpu_seconds, lambda: client.batches.get(name=ref.job_name))
+        heads = [await store.head(outcome.generated.staged.key) for outcome in staged.outcomes if outcome.generated]
+    print(f"parse {parse_cpu:.3f} s; loop lag: poll {poll_lag:.3f} s, staging {stage_lag:.3f} s")
+    assert state.state == "JOB_STATE_SUCCEEDED"
+    assert [o.error for o in staged.outcomes] == [None] * 3
+    assert [(o.generated.staged.width, o.generated.staged.height) for o in staged.outcomes if o.generated] == [
+        (WIDTH, HEIGHT)
+    ] * 3
+    assert all(head is not None and head.size > 15_000_000 for head in heads), heads
+    assert parse_cpu > 0.5, f"the job's read is too cheap ({parse_cpu:.3f} s) to tell a stall from noise"
+    # Left in the loop's way: json.loads of the whole body is one C call that holds the GIL
+    # in whichever thread runs it (about a third of the parse here), plus noise on a busy box.
+    for what, lag in (("poll", poll_lag), ("staging", stage_lag)):
+        assert lag < parse_cpu * 0.6, f"{what}: loop stalled {lag:.3f} s; parsing the job takes {parse_cpu:.3f} s"
