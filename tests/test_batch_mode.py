@@ -320,3 +320,31 @@ async def test_the_worker_stopped_while_a_job_runs_loses_nothing_and_pays_once(
     assert len(_jobs_of(emulator, token)) == 1
     calls = emulator.calls(token)
     assert len(calls) == 2 and {c.batch for c in calls} == {job.name}  # each item billed once
+
+
+async def test_a_task_split_across_jobs_by_a_collector_that_continues_as_new_completes(
+    client: httpx.AsyncClient, emulator: EmulatorServer, batch_worker: WorkerRunner, temporal: Client, token: str
+) -> None:
+    """Five variations, jobs of at most two, and a collector that continues as new after every
+    job: the items it carries over (the rest of a task already in a job) are submitted too."""
+    await batch_worker.stop()
+    await batch_worker.start(batch_gather_s=1.0, batch_max_items=2, batch_collector_jobs_per_run=1)
+    for _ in range(3):
+        emulator.batch_script(token, turnaround_s=0.5)
+    project_id = await create_project(client)
+    try:
+        created = await create_task(client, project_id, prompt=f"a split mosaic {token}", n=5, mode="batch")
+        task = await wait_for_task(client, created["id"], timeout_s=90)
+    finally:
+        await batch_worker.stop()
+        await batch_worker.start()
+
+    assert task["status"] == "succeeded", task
+    assert len(task["asset_ids"]) == 5
+    jobs = _jobs_of(emulator, token)
+    assert sorted(len(job.items) for job in jobs) == [1, 2, 2]
+    assert sorted(v["batch_job"] for v in task["variations"]) == sorted(job.name for job in jobs for _ in job.items)
+    calls = emulator.calls(token)
+    assert len(calls) == 5 and {c.batch for c in calls} == {job.name for job in jobs}  # each item billed once
+    history = await fetch_history(temporal, created["workflow_id"])
+    assert (await replay_history(history)).replay_failure is None

@@ -73,12 +73,15 @@ class BatchCollectorWorkflow:
         self._settings = add.settings
         self._add(add.items)
 
-    def _add(self, items: list[BatchItem]) -> None:
+    def _add(self, items: list[BatchItem], carried: bool = False) -> None:
+        """Queue `items` not already here (by key). Signalled items (`carried` False) of a task
+        already handed to a job are a retried enqueue and are dropped; items carried over by
+        continue-as-new are the rest of a task split across jobs and are always kept."""
         keys = {item.key for item in self._pending}
         for item in items:
             # A task seen in a job already sent all its items in one signal: a second signal
             # of them is a retried enqueue (items still here are deduplicated by key).
-            if item.key not in keys and item.task_workflow_id not in self._recent:
+            if item.key not in keys and (carried or item.task_workflow_id not in self._recent):
                 self._pending.append(item)
                 keys.add(item.key)
 
@@ -104,7 +107,7 @@ class BatchCollectorWorkflow:
         """Gather and submit until idle for IDLE (or continue-as-new after `jobs_per_run` jobs)."""
         self._recent = {**inp.recent, **self._recent}
         signalled, self._pending = self._pending, []
-        self._add(inp.pending)
+        self._add(inp.pending, carried=True)
         self._add(signalled)
         jobs = 0
         while True:
