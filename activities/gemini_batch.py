@@ -79,6 +79,7 @@ def batch_settings(settings: Settings) -> BatchSettings:
         poll_initial_s=settings.batch_poll_initial_s,
         poll_max_s=settings.batch_poll_max_s,
         jobs_per_run=settings.batch_collector_jobs_per_run,
+        wait_max_s=settings.batch_wait_max_s,
     )
 
 
@@ -123,10 +124,11 @@ class BatchActivities:
         self._settings = batch_settings(settings)
 
     @activity.defn(name="enqueue_batch_items")
-    async def enqueue_batch_items(self, inp: EnqueueBatchInput) -> None:
+    async def enqueue_batch_items(self, inp: EnqueueBatchInput) -> BatchSettings:
         """Signal-with-start the collector of `inp.model` on this task queue with the items (a
         workflow cannot signal-with-start; an activity can). The collector ignores items it
-        already holds, so a retry adds nothing twice. Raises RPCError when Temporal is down."""
+        already holds, so a retry adds nothing twice. Returns the batch settings (the task
+        reads its longest wait there). Raises RPCError when Temporal is down."""
         queue = activity.info().task_queue
         await activity.client().start_workflow(
             BATCH_COLLECTOR_WORKFLOW,
@@ -137,6 +139,7 @@ class BatchActivities:
             start_signal=ADD_BATCH_ITEMS_SIGNAL,
             start_signal_args=[AddBatchItems(items=inp.items, settings=self._settings)],
         )
+        return self._settings
 
     @activity.defn(name="withdraw_batch_items")
     async def withdraw_batch_items(self, inp: WithdrawBatchInput) -> None:

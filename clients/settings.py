@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     batch_poll_max_s: float = Field(600.0, gt=0)
     # Jobs one collector run starts before continuing as new (keeps its history bounded).
     batch_collector_jobs_per_run: int = Field(50, ge=1)
+    # The longest a batch task waits for its variations' outcomes, in seconds (72 h: Google ends
+    # a job within 48 h; this ends a wait no job will answer, e.g. a job workflow terminated by
+    # hand, as `batch_expired`).
+    batch_wait_max_s: float = Field(72 * 3600.0, gt=0)
 
     # Traces: none | console | otlp (OTLP endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"

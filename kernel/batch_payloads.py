@@ -21,6 +21,7 @@ class BatchSettings(BaseModel):
     poll_initial_s: float = Field(30.0, gt=0)  # the first wait between two reads of a job
     poll_max_s: float = Field(600.0, gt=0)  # the longest wait between two reads (x1.5 each time)
     jobs_per_run: int = Field(50, ge=1)  # jobs a collector run starts before it continues as new
+    wait_max_s: float = Field(72 * 3600.0, gt=0)  # the longest a task waits for its outcomes
 
 
 class BatchItem(BaseModel):

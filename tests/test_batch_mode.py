@@ -348,3 +348,31 @@ async def test_a_task_split_across_jobs_by_a_collector_that_continues_as_new_com
     assert len(calls) == 5 and {c.batch for c in calls} == {job.name for job in jobs}  # each item billed once
     history = await fetch_history(temporal, created["workflow_id"])
     assert (await replay_history(history)).replay_failure is None
+
+
+async def test_a_batch_wait_past_batch_wait_max_s_fails_as_expired_and_cancels_the_job(
+    client: httpx.AsyncClient, emulator: EmulatorServer, batch_worker: WorkerRunner, token: str
+) -> None:
+    """No outcome within BATCH_WAIT_MAX_S (a job that never ends): the task fails its
+    variations as `batch_expired` instead of waiting forever, and its job is canceled."""
+    await batch_worker.stop()
+    await batch_worker.start(batch_wait_max_s=15.0)
+    emulator.batch_script(token, turnaround_s=300)
+    project_id = await create_project(client)
+    try:
+        created = await create_task(client, project_id, prompt=f"a stalled glacier {token}", n=2, mode="batch")
+        await _wait_for_batch_job(client, created["id"])
+        task = await wait_for_task(client, created["id"], timeout_s=60)
+        (job,) = _jobs_of(emulator, token)
+        deadline = time.monotonic() + 20
+        while job.state != "BATCH_STATE_CANCELLED":  # its only task withdrew
+            assert time.monotonic() < deadline, f"job still {job.state}"
+            await asyncio.sleep(0.2)
+    finally:
+        await batch_worker.stop()
+        await batch_worker.start()
+
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "batch_expired"
+    assert [v["error"]["code"] for v in task["variations"]] == ["batch_expired"] * 2
+    assert emulator.calls(token) == []  # nothing billed

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.prompt import build_prompt
     from activities.records import RecordActivities
     from activities.storage import StorageActivities
+    from kernel import failure_codes
     from kernel.batch_payloads import (
         BatchAssigned,
         BatchItem,
@@ -151,6 +152,21 @@ class RenderTaskWorkflow:
         self._progress.stage = stage
         workflow.upsert_search_attributes([RENDER_STAGE.value_set(stage)])
 
+    async def _withdraw_batch(self) -> None:
+        """Batch mode: take this task's items out of its collector and job workflows."""
+        assert self._batch_model is not None
+        await workflow.execute_activity_method(
+            BatchActivities.withdraw_batch_items,
+            WithdrawBatchInput(
+                model=self._batch_model,
+                task_workflow_id=workflow.info().workflow_id,
+                job_workflow_ids=self._batch_job_workflow_ids,
+            ),
+            start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+            schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=retry_policies.DURABLE_RETRY,
+        )
+
     @workflow.run
     async def run(self, inp: RenderTaskInput) -> RenderTaskResult:
         """Render `inp.params.n` variations. Fails (ApplicationError, non-retryable, type = the
@@ -164,17 +180,7 @@ class RenderTaskWorkflow:
             if self._v2:
                 self._progress.stage = "canceled"
                 if self._batch_model is not None:
-                    await workflow.execute_activity_method(
-                        BatchActivities.withdraw_batch_items,
-                        WithdrawBatchInput(
-                            model=self._batch_model,
-                            task_workflow_id=workflow.info().workflow_id,
-                            job_workflow_ids=self._batch_job_workflow_ids,
-                        ),
-                        start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
-                        schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
-                        retry_policy=retry_policies.DURABLE_RETRY,
-                    )
+                    await self._withdraw_batch()
                 if self._asset_ids and workflow.patched(V4_CANCEL_DELETES_ROWS):
                     # Canceled while awaiting its review: the rows go with the discarded images.
                     await workflow.execute_activity_method(
@@ -214,7 +220,7 @@ class RenderTaskWorkflow:
             for i in range(n)
         ]
         self._batch_model = plan.model
-        await workflow.execute_activity_method(
+        settings = await workflow.execute_activity_method(
             BatchActivities.enqueue_batch_items,
             EnqueueBatchInput(model=plan.model, items=items),
             activity_id="batch-enqueue",
@@ -222,7 +228,22 @@ class RenderTaskWorkflow:
             schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
             retry_policy=retry_policies.DURABLE_RETRY,
         )
-        await workflow.wait_condition(lambda: len(self._batch_outcomes) == n)
+        try:
+            await workflow.wait_condition(
+                lambda: len(self._batch_outcomes) == n, timeout=timedelta(seconds=settings.wait_max_s)
+            )
+        except TimeoutError:
+            # No job answered in time (Google expires a job after 48 h; the wait is longer):
+            # the missing variations fail as expired and the items leave their collector/job.
+            expired = TaskError(
+                code=failure_codes.api_code(failure_codes.BATCH_EXPIRED),
+                message=f"no outcome from the Gemini batch job within {settings.wait_max_s:g} s",
+            )
+            for i in range(n):
+                self._batch_outcomes.setdefault(
+                    i, BatchItemOutcome(task_workflow_id=items[i].task_workflow_id, variation_index=i, error=expired)
+                )
+            await self._withdraw_batch()
         self._set_stage("generating")
         return list(
             await asyncio.gather(
