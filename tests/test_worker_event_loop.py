@@ -337,7 +337,7 @@ async def test_reading_and_staging_a_batch_job_of_4k_images_keeps_the_loop_respo
     settings: Settings, remote_emulator: str, token: str
 ) -> None:
     """A succeeded Batch API job of three realistic 4K PNGs: its last poll and its staging each
-    download ~240 MB of JSON (every image base64, twice: the Operation's metadata and response).
+    download ~170 MB of JSON (every image base64, twice: the Operation's metadata and response).
     Parsed on the loop (google-genai's async client), that stalls it for the whole parse; the
     activities parse in a thread, so the loop keeps turning (and heartbeating)."""
     remote = settings.model_copy(update={"gemini_api_key": None, "gemini_base_url": remote_emulator})
