@@ -80,6 +80,35 @@ def staged_from_head(key: str, found: StoredObject | None) -> GeneratedImage | N
     )
 
 
+async def stage_image(
+    store: ObjectStore, key: str, image: DeliveredImage, verified: VerifiedImage, model: str
+) -> GeneratedImage:
+    """Stage the model's verified image at `key` (S3 checks its SHA-256), with the metadata
+    `staged_from_head` reads back, so a retry (standard or batch) never pays for it again.
+    Raises what `store_with_retries` raises when S3 stays down."""
+    info, sha256 = verified.info, verified.sha256
+    metadata = {
+        "sha256": sha256,
+        "width": str(info.width),
+        "height": str(info.height),
+        "model-version": image.model_version or "",
+        "response-id": image.response_id or "",
+        "usage": json.dumps(image.usage, separators=(",", ":")),
+    }
+    await store_with_retries(
+        lambda: store.put(key, image.data, info.mime, metadata, sha256=sha256), what=f"stage {key}"
+    )
+    count("render_images_generated", model=model)
+    return GeneratedImage(
+        staged=ImageRef(
+            key=key, sha256=sha256, size=len(image.data), mime=info.mime, width=info.width, height=info.height
+        ),
+        model_version=image.model_version,
+        response_id=image.response_id,
+        usage=image.usage,
+    )
+
+
 def _count_failure(model: str, err: ApplicationError) -> None:
     code = failure_codes.api_code(err.type)
     count("render_model_errors", model=model, error_code=code, retryable=str(not err.non_retryable).lower())
@@ -218,34 +247,9 @@ class GeminiActivities:
         except ApplicationError as err:
             _count_failure(inp.plan.model, err)
             raise
-        info, sha256 = verified.info, verified.sha256
-        metadata = {
-            "sha256": sha256,
-            "width": str(info.width),
-            "height": str(info.height),
-            "model-version": image.model_version or "",
-            "response-id": image.response_id or "",
-            "usage": json.dumps(image.usage, separators=(",", ":")),
-        }
-        await store_with_retries(
-            lambda: self._store.put(key, image.data, info.mime, metadata, sha256=sha256), what=f"stage {key}"
-        )
-        count("render_images_generated", model=inp.plan.model)
+        generated = await stage_image(self._store, key, image, verified, inp.plan.model)
         activity.logger.info(
             "image staged", extra={"key": key, "bytes": len(image.data), "response_id": image.response_id}
         )
-        staged_thumbnail = await self._stage_thumbnail(key, sha256, verified.thumbnail)
-        return GeneratedImage(
-            staged=ImageRef(
-                key=key,
-                sha256=sha256,
-                size=len(image.data),
-                mime=info.mime,
-                width=info.width,
-                height=info.height,
-                thumbnail_key=staged_thumbnail,
-            ),
-            model_version=image.model_version,
-            response_id=image.response_id,
-            usage=image.usage,
-        )
+        generated.staged.thumbnail_key = await self._stage_thumbnail(key, verified.sha256, verified.thumbnail)
+        return generated

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
@@ -35,12 +34,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.cpu_pool import run_cpu
-from activities.gemini import staged_from_head
+from activities.gemini import stage_image, staged_from_head
 from activities.gemini_outcome import classify_api_error, classify_transport_error, delivered_image
 from activities.heartbeat import with_heartbeats
 from activities.image_check import InvalidImageError, verify_image
-from activities.metrics import count
-from activities.storage_backoff import store_with_retries
 from clients.object_store import ObjectStore
 from clients.settings import Settings
 from kernel import failure_codes
@@ -61,7 +58,7 @@ from kernel.batch_payloads import (
 )
 from kernel.contract import ADD_BATCH_ITEMS_SIGNAL, BATCH_COLLECTOR_WORKFLOW, WITHDRAW_SIGNAL, batch_collector_id
 from kernel.object_keys import staging_key
-from kernel.payloads import GeneratedImage, ImageRef, TaskError
+from kernel.payloads import TaskError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -261,25 +258,7 @@ class BatchActivities:
         except InvalidImageError as exc:
             outcome.error = TaskError(code="invalid_image", message=f"model returned an invalid image: {exc}")
             return outcome
-        info, sha256 = verified.info, verified.sha256
-        metadata = {
-            "sha256": sha256,
-            "width": str(info.width),
-            "height": str(info.height),
-            "model-version": image.model_version or "",
-            "response-id": image.response_id or "",
-            "usage": json.dumps(image.usage, separators=(",", ":")),
-        }
-        await store_with_retries(
-            lambda: self._store.put(key, image.data, info.mime, metadata, sha256=sha256), what=f"stage {key}"
-        )
-        count("render_images_generated", model=item.plan.model)
-        ref = ImageRef(
-            key=key, sha256=sha256, size=len(image.data), mime=info.mime, width=info.width, height=info.height
-        )
-        outcome.generated = GeneratedImage(
-            staged=ref, model_version=image.model_version, response_id=image.response_id, usage=image.usage
-        )
+        outcome.generated = await stage_image(self._store, key, image, verified, item.plan.model)
         return outcome
 
     @activity.defn(name="stage_batch_results")

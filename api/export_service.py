@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 
 from api.error_responses import DependencyUnavailable, InvalidInput
 from api.export_schemas import ExportCreate
+from api.idempotency_keys import row_for_key
 from clients.settings import Settings
 from db.assets import AssetFilters, assets_in_project
 from db.exports import get_export, insert_export_if_absent, matching_asset_ids
@@ -38,8 +39,6 @@ from kernel.search_attributes import OWNER_ID, PROJECT_ID
 log = logging.getLogger(__name__)
 
 START_RPC_TIMEOUT = timedelta(seconds=10)
-# Generations of one Idempotency-Key walked at most (each a key expired by housekeeping).
-MAX_KEY_GENERATIONS = 1000
 
 
 @dataclass
@@ -54,19 +53,6 @@ def export_request_hash(project_id: uuid.UUID, body: ExportCreate) -> str:
     """sha256 of the canonical request (project and body with defaults applied)."""
     canonical = json.dumps({"project_id": str(project_id), **body.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def _export_id(session: AsyncSession, owner_id: uuid.UUID, key: str | None) -> tuple[uuid.UUID, Export | None]:
-    """The id this request names and its row, if any: a new random id without a key; with one,
-    the first generation of the key that is not expired."""
-    if key is None:
-        return uuid.uuid4(), None
-    for generation in range(MAX_KEY_GENERATIONS):
-        export_id = export_id_for_idempotency_key(owner_id, key, generation)
-        existing = await get_export(session, export_id)
-        if existing is None or existing.idempotency_key is not None:
-            return export_id, existing
-    raise InvalidInput("this Idempotency-Key has been used too often; use a new one")
 
 
 async def _asset_ids(session: AsyncSession, settings: Settings, project: Project, body: ExportCreate) -> list[str]:
@@ -114,7 +100,11 @@ async def create_export(
     Raises InvalidInput (422: selection, a reused key with another body) or
     DependencyUnavailable (503: Temporal)."""
     expected_hash = export_request_hash(project.id, body)
-    export_id, existing = await _export_id(session, owner_id, idempotency_key)
+    export_id, existing = await row_for_key(
+        idempotency_key,
+        lambda n: export_id_for_idempotency_key(owner_id, idempotency_key or "", n),
+        lambda row_id: get_export(session, row_id),
+    )
     if existing is not None:
         return _checked(existing, project, expected_hash, created=False)
     asset_ids = await _asset_ids(session, settings, project, body)

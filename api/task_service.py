@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.error_responses import Conflict, DependencyUnavailable, InvalidInput
+from api.idempotency_keys import row_for_key
 from api.limits import ImageReservation, SpendReservation, reserve_budget_or_429, reserve_daily_images_or_429
 from api.schemas import TaskCreate
 from clients.settings import Settings
@@ -223,26 +224,6 @@ class Reservations:
         await self.spend.release()
 
 
-# Generations of one Idempotency-Key walked at most (each one a key expired by housekeeping).
-MAX_KEY_GENERATIONS = 1000
-
-
-async def _task_for_key(session: AsyncSession, owner_id: uuid.UUID, key: str | None) -> tuple[uuid.UUID, Task | None]:
-    """The task id a creation names and its row, if any: a random id without a key; with one,
-    the id of the key's first generation whose task still holds the key. Housekeeping clears
-    `tasks.idempotency_key` after IDEMPOTENCY_KEY_TTL_DAYS, so a POST with an expired key makes
-    a new task (the next generation, `kernel.contract.task_id_for_idempotency_key`). Raises
-    InvalidInput (422) for a key used MAX_KEY_GENERATIONS times."""
-    if key is None:
-        return uuid.uuid4(), None
-    for generation in range(MAX_KEY_GENERATIONS):
-        task_id = task_id_for_idempotency_key(owner_id, key, generation)
-        existing = await get_task(session, task_id)
-        if existing is None or existing.idempotency_key is not None:
-            return task_id, existing
-    raise InvalidInput("this Idempotency-Key has been used too often; use a new one")
-
-
 async def prepare_task(
     session: AsyncSession,
     sessions: SessionFactory,
@@ -257,7 +238,11 @@ async def prepare_task(
     (`Created`, created=False); otherwise the input is checked and built and its images and
     worst-case cost are reserved (`Pending`). Raises InvalidInput (422: references, webhook URL,
     a reused key with another body) or TooManyRequests (429 `quota_exceeded`, `budget_exceeded`)."""
-    task_id, existing = await _task_for_key(session, owner_id, idempotency_key)
+    task_id, existing = await row_for_key(
+        idempotency_key,
+        lambda n: task_id_for_idempotency_key(owner_id, idempotency_key or "", n),
+        lambda row_id: get_task(session, row_id),
+    )
     expected_hash = request_hash(project.id, body)
     if existing is not None:
         return _checked(existing, project, expected_hash, created=False)

@@ -61,6 +61,15 @@ def _is_cancel(err: ActivityError) -> bool:
     return isinstance(err.cause, TemporalCancelledError | asyncio.CancelledError)
 
 
+def _record_failure(variation: VariationProgress, err: ActivityError, deadline_s: float) -> None:
+    """Mark `variation` failed with the activity's error explained; raises CancelledError when
+    the activity was canceled (the task is being canceled)."""
+    if _is_cancel(err):
+        raise asyncio.CancelledError from err
+    variation.state = "failed"
+    variation.error = _task_error(err, deadline_s)
+
+
 async def render_variation(
     inp: RenderTaskInput, plan: PromptPlan, index: int, variation: VariationProgress, v2: bool
 ) -> AssetRecord | None:
@@ -92,10 +101,7 @@ async def render_variation(
             cancellation_type=cancellation,
         )
     except ActivityError as err:
-        if _is_cancel(err):
-            raise asyncio.CancelledError from err
-        variation.state = "failed"
-        variation.error = _task_error(err, inp.deadline_s)
+        _record_failure(variation, err, inp.deadline_s)
         return None
     return await publish_variation(
         inp, plan, index, variation, generated, publish_activity_id(index) if v2 else None, cancellation
@@ -142,10 +148,7 @@ async def publish_variation(
             cancellation_type=cancellation,
         )
     except ActivityError as err:
-        if _is_cancel(err):
-            raise asyncio.CancelledError from err
-        variation.state = "failed"
-        variation.error = _task_error(err, inp.deadline_s)
+        _record_failure(variation, err, inp.deadline_s)
         return None
     variation.state = "succeeded"
     metadata = asset_metadata(
