@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +37,7 @@ from temporalio.api.workflowservice.v1 import UpdateTaskQueueConfigRequest
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -63,6 +65,25 @@ def next_daily_reset(now: datetime) -> datetime:
     local = now.astimezone(PACIFIC)
     midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=PACIFIC)
     return midnight.astimezone(UTC)
+
+
+_TRANSIENT = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED})
+
+
+async def _with_transient_retries(
+    call: Callable[[], Awaitable[object]], delays_s: tuple[float, ...] = (0.2, 1.0)
+) -> None:
+    """Run a Temporal RPC `call`, again after each of `delays_s` (seconds) when the server answers
+    CANCELLED, UNAVAILABLE or DEADLINE_EXCEEDED (a busy server does). Raises the last RPCError."""
+    for delay_s in delays_s:
+        try:
+            await call()
+            return
+        except RPCError as err:
+            if err.status not in _TRANSIENT:
+                raise
+            await asyncio.sleep(delay_s)
+    await call()
 
 
 class QuotaPacer:
@@ -98,7 +119,7 @@ class QuotaPacer:
         )
         request.update_queue_rate_limit.rate_limit.requests_per_second = rate_per_s
         request.update_queue_rate_limit.reason = reason[:200]
-        await self.client.workflow_service.update_task_queue_config(request)
+        await _with_transient_retries(lambda: self.client.workflow_service.update_task_queue_config(request))
         self.rate_per_s = rate_per_s
         self._pace.set(rate_per_s, {"model": self.model})
         self._changes.add(1, {"model": self.model, "kind": kind})
@@ -122,9 +143,9 @@ class QuotaPacer:
         """Pause the queue until the daily reset; returns the reset time (UTC)."""
         reset = next_daily_reset(datetime.now(UTC))
         if self.paused_until is None:
-            self.paused_until = reset
             log.warning("daily Gemini quota of %s exhausted: model queue paused until %s", self.model, reset)
             await self._set(0.0, f"daily quota exhausted: paused until {reset.isoformat()}", "pause")
+            self.paused_until = reset
         return reset
 
     async def recover_forever(self) -> None:
@@ -158,10 +179,17 @@ class _PacingInbound(ActivityInboundInterceptor):
         except ApplicationError as err:
             if err.type == failure_codes.RATE_LIMITED:
                 self._pacer.count_429("per_minute")
-                await self._pacer.rate_limited()
+                try:
+                    await self._pacer.rate_limited()
+                except Exception:  # Temporal unreachable: the 429 stands; the next one slows down
+                    log.warning("could not slow model queue %s down", self._pacer.task_queue, exc_info=True)
             elif err.type == failure_codes.QUOTA_EXHAUSTED:
                 self._pacer.count_429("per_day")
-                reset = await self._pacer.daily_quota_exhausted()
+                try:
+                    reset = await self._pacer.daily_quota_exhausted()
+                except Exception:  # not paused: the error stays a retryable per-day 429
+                    log.warning("could not pause model queue %s", self._pacer.task_queue, exc_info=True)
+                    raise err from None
                 # Retryable while paused: the retry waits in the (paused) queue, burning nothing.
                 raise ApplicationError(
                     f"{err.message}; model calls paused until the daily quota resets at {reset.isoformat()}",

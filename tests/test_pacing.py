@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.quota_pacing import QUOTA_HEADROOM
 from clients.settings import Settings
@@ -70,15 +72,31 @@ async def fleet(
 
 
 async def _queue_rate(temporal: Client, queue: str) -> float:
-    described = await temporal.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace="default",
-            task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            report_config=True,
-        )
+    """The queue's server-side dispatch rate (calls/s). A busy dev server now and then answers a
+    read with CANCELLED or UNAVAILABLE (seen in CI: "operation was canceled"); a read is safe to
+    repeat, so it is, a few times."""
+    request = DescribeTaskQueueRequest(
+        namespace="default",
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        report_config=True,
     )
+    for delay_s in (0.5, 1.0, 2.0, 4.0):
+        try:
+            return await _rate_once(temporal, request)
+        except RPCError as err:
+            if err.status not in _TRANSIENT:
+                raise
+            await asyncio.sleep(delay_s)
+    return await _rate_once(temporal, request)
+
+
+async def _rate_once(temporal: Client, request: DescribeTaskQueueRequest) -> float:
+    described = await temporal.workflow_service.describe_task_queue(request, timeout=timedelta(seconds=10))
     return float(described.config.queue_rate_limit.rate_limit.requests_per_second)
+
+
+_TRANSIENT = {RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
 async def test_two_workers_together_keep_to_the_quota(
