@@ -30,6 +30,7 @@ from clients.temporal_client import connect, ensure_search_attributes
 from db.session import create_engine, create_session_factory
 from db.users import create_user, get_user_by_api_key
 from studio.localstack import LocalStack
+from studio.localstack.ports import die_with_parent
 from studio.sign_in_link import new_sign_in_link, sign_in_url
 from studio.worker import GRACEFUL_SHUTDOWN, wait_for_stop_signal
 
@@ -138,7 +139,11 @@ class DevProcess:
         return self.proc.pid if self.proc is not None else None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.command, env=self.env, stdin=subprocess.DEVNULL, process_group=0)
+        # Own process group (a terminal's Ctrl-C reaches only us, and we stop children in order);
+        # SIGTERM when we die, even by SIGKILL, so no child outlives `studio dev`.
+        self.proc = subprocess.Popen(
+            self.command, env=self.env, stdin=subprocess.DEVNULL, process_group=0, preexec_fn=die_with_parent
+        )
 
     def exit_code(self) -> int | None:
         """None while it runs (or before it started)."""
@@ -230,7 +235,9 @@ def run_dev(settings: Settings) -> None:
     SIGTERM, then stop everything in that order. Exits 1 when a child died by itself."""
     state_dir = settings.state_dir.resolve()
     console.print(f"[bold]Starting the local stack in {state_dir} ...[/]")
-    stack = LocalStack(state_dir, settings, ephemeral_ports=False, with_emulator=settings.uses_gemini_emulator)
+    stack = LocalStack(
+        state_dir, settings, ephemeral_ports=False, with_emulator=settings.uses_gemini_emulator, tied_to_parent=True
+    )
     endpoints = stack.start()
     log_level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
     try:

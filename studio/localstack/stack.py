@@ -73,15 +73,30 @@ class LocalStack:
     `ephemeral_ports=True` picks free ports (tests); otherwise the fixed dev ports of
     `DEV_DEFAULT_PORTS`. Data persists under `state_dir`, so a second start reuses it.
     The emulator is started only when `with_emulator` is true (no Gemini key configured).
+    `tied_to_parent=True` (`studio dev`, from the main thread): the Temporal server ends with this
+    process even when it is killed; S3's supervisor always does; a Postgres left running by a
+    killed process is stopped and started again on the next start.
     """
 
-    def __init__(self, state_dir: Path, settings: Settings, *, ephemeral_ports: bool, with_emulator: bool) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        settings: Settings,
+        *,
+        ephemeral_ports: bool,
+        with_emulator: bool,
+        tied_to_parent: bool = False,
+    ) -> None:
         self.state_dir = state_dir
         self.settings = settings
         self.ephemeral_ports = ephemeral_ports
         ports = {name: free_port() for name in DEV_DEFAULT_PORTS} if ephemeral_ports else dev_ports(settings)
         self.temporal = TemporalDevServer(
-            state_dir / "temporal.db", ports["temporal"], ports["temporal_ui"], state_dir / "temporal.log"
+            state_dir / "temporal.db",
+            ports["temporal"],
+            ports["temporal_ui"],
+            state_dir / "temporal.log",
+            tied_to_parent=tied_to_parent,
         )
         self.postgres = EmbeddedPostgres(state_dir / "postgres", ports["postgres"])
         self.s3 = LocalS3(ports["s3"], state_dir / "s3", log_file=state_dir / "s3.log")

@@ -8,7 +8,7 @@ import sysconfig
 from pathlib import Path
 
 from kernel.search_attributes import dev_server_flags
-from studio.localstack.ports import stop_process, wait_for_port
+from studio.localstack.ports import die_with_parent, stop_process, wait_for_port
 
 
 def temporal_cli_path() -> Path:
@@ -37,10 +37,24 @@ MATCHING_FLAGS = [
 
 
 class TemporalDevServer:
-    """One dev server process, persisted in `db_file`, with the custom search attributes registered."""
+    """One dev server process, persisted in `db_file`, with the custom search attributes registered.
 
-    def __init__(self, db_file: Path, port: int, ui_port: int, log_file: Path, host: str = "127.0.0.1") -> None:
+    `tied_to_parent`: the server gets SIGTERM when the thread that started it exits (Linux), for
+    `studio dev` (started from the main thread). The tests restart it from worker threads, so it
+    is off by default."""
+
+    def __init__(
+        self,
+        db_file: Path,
+        port: int,
+        ui_port: int,
+        log_file: Path,
+        host: str = "127.0.0.1",
+        *,
+        tied_to_parent: bool = False,
+    ) -> None:
         self.db_file = db_file
+        self.tied_to_parent = tied_to_parent
         self.host = host
         self.port = port
         self.ui_port = ui_port
@@ -69,7 +83,10 @@ class TemporalDevServer:
             *MATCHING_FLAGS,
         ]  # fmt: skip
         log = self.log_file.open("ab")
-        self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent if self.tied_to_parent else None,
+        )  # fmt: skip
         log.close()
         try:
             wait_for_port(self.host, self.port, timeout_s, "Temporal dev server", alive=self._alive)
