@@ -1,11 +1,13 @@
 """A project's live task list as Server-Sent Events: one stream per open page, not one per task
 (a browser opens at most six connections to a host over HTTP/1.1).
 
-Every POLL_S seconds the stream describes the project's unfinished tasks (the same derivation
-as `GET /tasks/{id}`; closed workflows come from the per-process cache) and, every NEW_TASKS_S,
-looks for tasks created since it opened. A `task` event carries `{"id", "html"}`: the task's row
-rendered on the server, sent only when it changed. A comment every KEEPALIVE_S keeps proxies
-from closing a quiet stream; the stream ends when the browser goes away.
+Every POLL_S seconds (or, when describing takes longer, right after the last round: the stream
+never queues work on Temporal) the stream describes the project's unfinished tasks, at most
+DESCRIBE_CONCURRENCY at a time (the same derivation as `GET /tasks/{id}`; closed workflows come
+from the per-process cache) and, every NEW_TASKS_S, looks for tasks created since it opened. It
+follows at most `live_max` tasks, the newest: the page shows no more rows than that. A `task`
+event carries `{"id", "status", "html"}`: the task's row rendered on the server, sent only when
+it changed. Framing, the keep-alive comment and disconnects are sse-starlette's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
+from sse_starlette import ServerSentEvent
+
 from api.schemas import TaskPublic
 from api.state import ApiResources
 from api.task_status import describe_task
@@ -29,6 +33,7 @@ from web.templating import TEMPLATES
 POLL_S = 0.5
 NEW_TASKS_S = 1.0
 KEEPALIVE_S = 15.0
+DESCRIBE_CONCURRENCY = 8
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
 NEW_TASKS_PER_CHECK = 50
 
@@ -38,27 +43,40 @@ def task_row_html(view: TaskPublic) -> str:
     return TEMPLATES.get_template("partials/task_row.html").render(task=view)
 
 
-def _event(view: TaskPublic) -> tuple[str, str]:
+def _event(view: TaskPublic) -> tuple[str, ServerSentEvent]:
     html = task_row_html(view)
     data = json.dumps({"id": str(view.id), "status": view.status, "html": html})
-    return hashlib.sha256(html.encode()).hexdigest(), f"event: task\ndata: {data}\n\n"
+    return hashlib.sha256(html.encode()).hexdigest(), ServerSentEvent(data, event="task")
+
+
+async def _views(resources: ApiResources, tasks: list[Task]) -> list[TaskPublic]:
+    """The views of `tasks`, in order, described at most DESCRIBE_CONCURRENCY at a time."""
+    gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+
+    async def view(task: Task) -> TaskPublic:
+        async with gate:
+            derived = await describe_task(resources.temporal, task.workflow_id, resources.terminal_statuses)
+        return task_public(task, derived, resources.settings)
+
+    return list(await asyncio.gather(*(view(t) for t in tasks)))
 
 
 async def project_task_events(
-    resources: ApiResources, project_id: uuid.UUID, tracked: list[Task], opened_at: datetime
-) -> AsyncIterator[str]:
+    resources: ApiResources, project_id: uuid.UUID, tracked: list[Task], opened_at: datetime, live_max: int
+) -> AsyncIterator[ServerSentEvent]:
     """Yield `task` events for `tracked` (the unfinished tasks the page shows) and for tasks of the
-    project created after `opened_at`, each time a task's row changes, until it is terminal."""
+    project created after `opened_at`, each time a task's row changes, until it is terminal; at
+    most the `live_max` newest are followed."""
     live: dict[uuid.UUID, Task] = {t.id: t for t in tracked}
     sent: dict[uuid.UUID, str] = {}
     last_new_check = time.monotonic()
-    quiet_since = time.monotonic()
     # The page's own rows may be a moment old: look back a little for tasks created meanwhile.
     since = opened_at - timedelta(seconds=2)
-    yield "retry: 2000\n\n"
+    yield ServerSentEvent(retry=2000)
     while True:
-        if time.monotonic() - last_new_check >= NEW_TASKS_S:
-            last_new_check = time.monotonic()
+        started = time.monotonic()
+        if started - last_new_check >= NEW_TASKS_S:
+            last_new_check = started
             async with resources.sessions() as session:
                 rows, _ = await list_project_tasks(
                     session, project_id, TaskFilters(created_after=since), None, NEW_TASKS_PER_CHECK
@@ -66,17 +84,13 @@ async def project_task_events(
             for task in rows:
                 if task.id not in live and task.id not in sent:
                     live[task.id] = task
-        for task in list(live.values()):
-            derived = await describe_task(resources.temporal, task.workflow_id, resources.terminal_statuses)
-            view = task_public(task, derived, resources.settings)
+            newest = sorted(live.values(), key=lambda t: t.created_at, reverse=True)[:live_max]
+            live = {t.id: t for t in newest}
+        for view in await _views(resources, list(live.values())):
             digest, event = _event(view)
-            if sent.get(task.id) != digest:
-                sent[task.id] = digest
-                quiet_since = time.monotonic()
+            if sent.get(view.id) != digest:
+                sent[view.id] = digest
                 yield event
             if view.status in TERMINAL:
-                del live[task.id]
-        if time.monotonic() - quiet_since > KEEPALIVE_S:
-            quiet_since = time.monotonic()
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_S)
+                del live[view.id]
+        await asyncio.sleep(max(POLL_S, time.monotonic() - started))

@@ -3,21 +3,22 @@
 Each `status` event carries the whole task view (stage, per-variation progress, final state),
 so resuming needs no event log: the event id is a digest of that view, and a client that
 reconnects with `Last-Event-ID` gets the next event only when the task has changed since. The
-stream sends `end` and closes once the task is terminal; a comment every 15 s keeps proxies
-from closing an idle stream.
+stream sends `end` and closes once the task is terminal. Framing, the keep-alive comment every
+KEEPALIVE_S seconds (proxies close idle streams), disconnects and server shutdown are
+sse-starlette's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.error_responses import NotFound, responses
@@ -34,14 +35,8 @@ KEEPALIVE_S = 15.0
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
 
 
-def _event(name: str, data: str, event_id: str | None = None) -> str:
-    lines = [f"event: {name}"] + ([f"id: {event_id}"] if event_id else []) + [f"data: {data}", "", ""]
-    return "\n".join(lines)
-
-
-async def _stream(task: Task, resources: ApiResources, last_event_id: str | None) -> AsyncIterator[str]:
+async def _stream(task: Task, resources: ApiResources, last_event_id: str | None) -> AsyncIterator[ServerSentEvent]:
     sent = last_event_id
-    quiet_since = time.monotonic()
     while True:
         view = task_public(
             task,
@@ -52,20 +47,17 @@ async def _stream(task: Task, resources: ApiResources, last_event_id: str | None
         data = view.model_dump_json()
         digest = hashlib.sha256(data.encode()).hexdigest()[:16]
         if digest != sent:
-            yield _event("status", data, digest)
-            sent, quiet_since = digest, time.monotonic()
+            yield ServerSentEvent(data, event="status", id=digest)
+            sent = digest
         if view.status in TERMINAL:
-            yield _event("end", f'{{"status": "{view.status}"}}')
+            yield ServerSentEvent(json.dumps({"status": view.status}), event="end")
             return
-        if time.monotonic() - quiet_since > KEEPALIVE_S:
-            yield ": keep-alive\n\n"
-            quiet_since = time.monotonic()
         await asyncio.sleep(POLL_S)
 
 
 @router.get(
     "/tasks/{task_id}/events",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 404)},
 )
 async def task_events(
@@ -74,13 +66,9 @@ async def task_events(
     user: CurrentUser,
     resources: ResourcesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Stream `status` events (the task view, on every change) and a final `end` event."""
     task = await get_owned_task(session, user.id, task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found")
-    return StreamingResponse(
-        _stream(task, resources, last_event_id),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(_stream(task, resources, last_event_id), ping=KEEPALIVE_S, sep="\n")

@@ -7,7 +7,8 @@ import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
+from sse_starlette import EventSourceResponse
 
 from api.deps import ResourcesDep, SessionDep
 from api.task_status import list_task_statuses
@@ -15,7 +16,7 @@ from api.task_view import task_public
 from db.tasks import TaskFilters, list_project_tasks
 from web.page_errors import project_page_or_404
 from web.session import SignedInDep
-from web.task_feed import TERMINAL, project_task_events
+from web.task_feed import KEEPALIVE_S, TERMINAL, project_task_events
 from web.templating import render
 
 router = APIRouter()
@@ -38,14 +39,14 @@ async def tasks_page(
 @router.get("/projects/{project_id}/tasks/stream")
 async def tasks_stream(
     project_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, signed: SignedInDep
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """`task` events: a row's new HTML whenever one of the project's tasks changes."""
     project = await project_page_or_404(session, signed.user, project_id)
     rows, _ = await list_project_tasks(session, project.id, TaskFilters(), None, TASKS_SHOWN)
     statuses = await list_task_statuses(resources.temporal, str(project.id), [t.workflow_id for t in rows])
     unfinished = [t for t in rows if statuses[t.workflow_id].status not in TERMINAL]
-    return StreamingResponse(
-        project_task_events(resources, project.id, unfinished, datetime.now(UTC)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return EventSourceResponse(
+        project_task_events(resources, project.id, unfinished, datetime.now(UTC), TASKS_SHOWN),
+        ping=KEEPALIVE_S,
+        sep="\n",
     )
