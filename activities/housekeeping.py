@@ -8,6 +8,12 @@
 - `sweep_staged_objects`: staged model outputs (`staging/projects/<p>/tasks/<t>/...`) older than
   STAGING_SWEEP_MIN_AGE_S whose task has no running workflow (closed, or none at all) are
   deleted. A running task's staging is never touched, whatever its age.
+- `sweep_abandoned_uploads`: uploads never completed UPLOAD_ABANDON_AFTER_S after they were
+  started, and whose PUT URL has expired (no PUT can land after the sweep), are deleted with
+  the object at their upload key if one was PUT. A completed upload (`asset_id` set) and its
+  asset are never touched. An upload whose asset the user deleted has lost its `asset_id`
+  (FK `ON DELETE SET NULL`) and is swept like an abandoned one: its row and its upload-key
+  object go (the asset's own object, at `uploaded_asset_key`, is not the sweep's to touch).
 
 Each returns a `HousekeepingReport` (count and examples), logs it and adds the count to the
 `housekeeping_removed{job, dry_run}` counter. With `dry_run` nothing is removed: the report
@@ -29,12 +35,16 @@ from activities.metrics import count
 from clients.object_store import ObjectStore
 from db.exports import expire_idempotency_keys, expired_export_files, mark_export_expired
 from db.session import SessionFactory
+from db.uploads import abandoned_uploads, delete_abandoned_uploads
 from kernel.contract import workflow_id_for
 from kernel.exports import HousekeepingInput, HousekeepingReport
 
 STAGING_PREFIX = "staging/projects/"
 # Files one run removes at most; the next run continues.
 EXPORTS_PER_RUN = 1000
+# Uploads one transaction locks and removes, and one run at most; the next run continues.
+UPLOADS_PER_BATCH = 200
+UPLOADS_PER_RUN = 20_000
 MAX_EXAMPLES = 50
 
 
@@ -116,6 +126,37 @@ class HousekeepingActivities:
                 if not inp.dry_run:
                     await self._store.delete(key)
                 removed.append(key)
+        return _report(inp, removed)
+
+    @activity.defn(name="sweep_abandoned_uploads")
+    async def sweep_abandoned_uploads(self, inp: HousekeepingInput) -> HousekeepingReport:
+        """Delete uploads not completed `upload_abandon_after_s` seconds after they were started
+        (and whose PUT URL has expired), with their object if one was PUT (a missing object is
+        S3's success). In batches of UPLOADS_PER_BATCH, oldest first, each one transaction:
+        the rows are locked (a completion in progress is skipped and its upload kept), their
+        objects deleted, the rows deleted, committed, heartbeat; at most UPLOADS_PER_RUN per
+        run. A retry after a failure starts again from the rows still there: an object already
+        deleted is simply missing. Storage and database errors propagate (the batch under way
+        rolls back; its rows stay for the retry)."""
+        now = datetime.now(UTC)
+        cutoff = now - timedelta(seconds=inp.upload_abandon_after_s)
+        removed: list[str] = []
+        after: tuple[datetime, uuid.UUID] | None = None
+        while len(removed) < UPLOADS_PER_RUN:
+            limit = min(UPLOADS_PER_BATCH, UPLOADS_PER_RUN - len(removed))
+            async with self._sessions() as session, session.begin():
+                batch = await abandoned_uploads(session, cutoff, now, after, limit, lock=not inp.dry_run)
+                if not inp.dry_run:
+                    for upload in batch:
+                        await self._store.delete(upload.file_key)
+                    await delete_abandoned_uploads(session, [upload.id for upload in batch])
+                names = [f"{upload.id} {upload.file_key}" for upload in batch]
+                last = (batch[-1].created_at, batch[-1].id) if batch else None
+            removed.extend(names)
+            activity.heartbeat(len(removed))
+            if last is None or len(batch) < limit:
+                break
+            after = last
         return _report(inp, removed)
 
     @staticmethod

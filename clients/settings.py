@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     export_retention_days: float = Field(7.0, gt=0)
     idempotency_key_ttl_days: float = Field(30.0, gt=0)
     staging_sweep_min_age_s: int = Field(3 * 24 * 3600, ge=0)
+    # Uploads never completed UPLOAD_ABANDON_AFTER_S seconds after they were started (and whose
+    # PUT URL has expired) are deleted with their object, if one was PUT; completed uploads and
+    # their assets are never touched.
+    upload_abandon_after_s: int = Field(24 * 3600, ge=0)
     housekeeping_interval_s: int = Field(3600, ge=60)
     housekeeping_dry_run: bool = False
 

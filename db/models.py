@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -155,6 +156,10 @@ class Upload(Base):
     """A presigned PUT of a user's image into a project; `asset_id` is set once completed."""
 
     __tablename__ = "uploads"
+    # The abandoned-uploads sweep walks the uncompleted ones oldest first (migration 0009).
+    __table_args__ = (
+        Index("ix_uploads_pending_created_at", "created_at", "id", postgresql_where=text("asset_id IS NULL")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     project_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,6 +1,7 @@
 """Uploads: a presigned PUT of a user's image, until it is completed into an asset.
 
-Scoped to the project's owner: another user's upload is indistinguishable from none.
+Scoped to the project's owner: another user's upload is indistinguishable from none. The
+housekeeping sweep of abandoned uploads (never completed) is the one reader across owners.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Project, Upload
@@ -52,3 +53,42 @@ async def lock_owned_upload(session: AsyncSession, owner_id: uuid.UUID, upload_i
         .with_for_update(of=Upload)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def abandoned_uploads(
+    session: AsyncSession,
+    created_before: datetime,
+    expired_before: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    *,
+    lock: bool,
+) -> list[Upload]:
+    """Up to `limit` uploads never completed (no asset) that were created before
+    `created_before` and whose PUT URL expired before `expired_before`, oldest first, starting
+    after the (created_at, id) keyset `after` (None: from the oldest). With `lock`, the rows are
+    locked (`FOR UPDATE`) until the caller's transaction ends and rows locked by a completion in
+    progress are skipped (`SKIP LOCKED`), so a completion and the sweep never both act on one
+    upload."""
+    stmt = select(Upload).where(
+        Upload.asset_id.is_(None), Upload.created_at < created_before, Upload.expires_at < expired_before
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(Upload.created_at, Upload.id) > tuple_(*after))
+    stmt = stmt.order_by(Upload.created_at, Upload.id).limit(limit)
+    if lock:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def delete_abandoned_uploads(session: AsyncSession, upload_ids: list[uuid.UUID]) -> int:
+    """Delete those of `upload_ids` still not completed (a completed one is never deleted);
+    returns how many rows went. The caller commits."""
+    if not upload_ids:
+        return 0
+    result = await session.execute(
+        delete(Upload)
+        .where(Upload.id.in_(upload_ids), Upload.asset_id.is_(None))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

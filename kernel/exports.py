@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ExportFormat = Literal["zip", "contact_sheet", "mp4"]
-HousekeepingJob = Literal["expire_exports", "expire_idempotency_keys", "sweep_staging"]
+HousekeepingJob = Literal["expire_exports", "expire_idempotency_keys", "sweep_staging", "sweep_uploads"]
 
 EXPORT_EXTENSIONS: dict[str, str] = {"zip": "zip", "contact_sheet": "png", "mp4": "mp4"}
 EXPORT_CONTENT_TYPES: dict[str, str] = {"zip": "application/zip", "contact_sheet": "image/png", "mp4": "video/mp4"}
@@ -156,6 +156,9 @@ class HousekeepingInput(BaseModel):
     idempotency_key_ttl_days: float = 30.0
     # A staged object younger than this is never swept (seconds), whatever its workflow says.
     staging_min_age_s: float = 3600.0
+    # An upload not completed this long after it was started (seconds), and whose PUT URL has
+    # expired, is abandoned: its row and its object are deleted.
+    upload_abandon_after_s: float = 86400.0
 
 
 class HousekeepingReport(BaseModel):

@@ -16,7 +16,9 @@ console = Console()
 
 
 def housekeeping(
-    job: Annotated[Literal["expire_exports", "expire_idempotency_keys", "sweep_staging"], typer.Argument()],
+    job: Annotated[
+        Literal["expire_exports", "expire_idempotency_keys", "sweep_staging", "sweep_uploads"], typer.Argument()
+    ],
     dry_run: Annotated[bool, typer.Option(help="report what would be removed; remove nothing")] = False,
 ) -> None:
     """Run a housekeeping job now with the configured thresholds and print what it removed."""

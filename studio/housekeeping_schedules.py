@@ -45,6 +45,7 @@ def housekeeping_input(settings: Settings, job: HousekeepingJob) -> Housekeeping
         export_retention_days=settings.export_retention_days,
         idempotency_key_ttl_days=settings.idempotency_key_ttl_days,
         staging_min_age_s=settings.staging_sweep_min_age_s,
+        upload_abandon_after_s=settings.upload_abandon_after_s,
     )
 
 

@@ -17,20 +17,22 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
 
+from activities.housekeeping import UPLOADS_PER_BATCH
 from clients.object_store import ObjectStore
 from clients.settings import Settings
-from db.models import Export, Task
+from db.models import Export, Project, Task, Upload
 from db.session import SessionFactory
 from kernel.contract import housekeeping_schedule_id
 from kernel.exports import HousekeepingInput, HousekeepingReport
-from kernel.object_keys import staging_key, thumbnail_key
+from kernel.object_keys import staging_key, thumbnail_key, upload_key
 from studio.housekeeping_schedules import JOBS, ensure_housekeeping_schedules
 from tests.helpers import create_project, create_task, start_render_workflow, wait_for_task
 from tests.test_exports import download, rendered, start_export, wait_for_export
+from tests.test_uploads import _image, _put, _start
 from workflows.housekeeping import HousekeepingWorkflow
 
 
@@ -168,6 +170,110 @@ async def test_sweep_removes_staged_objects_without_a_running_workflow_and_keeps
         assert await store.head(published["file_key"]) is not None, "a published image was touched"
     finally:
         await live.terminate("test over")
+
+
+async def _age_uploads(sessions: SessionFactory, upload_ids: list[str], *, url_expired: bool = True) -> None:
+    """Make uploads two days old (their PUT URL expired too, unless `url_expired` is False)."""
+    past = datetime.now(UTC) - timedelta(days=2)
+    expires = past if url_expired else datetime.now(UTC) + timedelta(days=1)
+    async with sessions() as session:
+        await session.execute(
+            update(Upload)
+            .where(Upload.id.in_([uuid.UUID(u) for u in upload_ids]))
+            .values(created_at=past, expires_at=expires)
+        )
+        await session.commit()
+
+
+async def _upload_ids_left(sessions: SessionFactory, upload_ids: list[str]) -> set[str]:
+    async with sessions() as session:
+        rows = await session.execute(select(Upload.id).where(Upload.id.in_([uuid.UUID(u) for u in upload_ids])))
+    return {str(row) for row in rows.scalars()}
+
+
+async def test_sweep_uploads_removes_abandoned_uploads_and_keeps_recent_and_completed_ones(
+    http: httpx.AsyncClient, temporal: Client, settings: Settings, sessions: SessionFactory, store: ObjectStore
+) -> None:
+    project_id = await create_project(http)
+    data = _image("PNG", (64, 48))
+    started: dict[str, dict[str, Any]] = {}
+    for name in ("abandoned_put", "abandoned_empty", "url_still_valid", "recent", "completed"):
+        response = await _start(http, project_id, "image/png", len(data))
+        assert response.status_code == 201, response.text
+        started[name] = response.json()
+    for name in ("abandoned_put", "url_still_valid", "recent", "completed"):
+        await _put(started[name], data)
+    completed = await http.post(f"/api/v1/uploads/{started['completed']['id']}/complete")
+    assert completed.status_code == 201, completed.text
+    asset = completed.json()
+    ids = {name: upload["id"] for name, upload in started.items()}
+    keys = {name: upload_key(project_id, upload_id, "image/png") for name, upload_id in ids.items()}
+    await _age_uploads(sessions, [ids["abandoned_put"], ids["abandoned_empty"], ids["completed"]])
+    # Old, but its PUT URL still works (UPLOAD_URL_TTL_S longer than the age): a PUT could follow.
+    await _age_uploads(sessions, [ids["url_still_valid"]], url_expired=False)
+    abandoned = {f"{ids[name]} {keys[name]}" for name in ("abandoned_put", "abandoned_empty")}
+
+    dry = await run_job(temporal, settings, job="sweep_uploads", dry_run=True, upload_abandon_after_s=86400)
+    assert dry.dry_run and dry.removed == 2 and set(dry.examples) == abandoned
+    assert await _upload_ids_left(sessions, list(ids.values())) == set(ids.values()), "a dry run deleted rows"
+    assert await store.head(keys["abandoned_put"]) is not None, "a dry run deleted an object"
+
+    report = await run_job(temporal, settings, job="sweep_uploads", upload_abandon_after_s=86400)
+    assert not report.dry_run and report.removed == 2 and set(report.examples) == abandoned
+    kept = {ids[name] for name in ("url_still_valid", "recent", "completed")}
+    assert await _upload_ids_left(sessions, list(ids.values())) == kept
+    assert await store.head(keys["abandoned_put"]) is None, "the abandoned upload's object is still there"
+    for name in ("url_still_valid", "recent"):
+        assert await store.head(keys[name]) is not None, f"the {name} upload's object was deleted"
+    gone = await http.post(f"/api/v1/uploads/{ids['abandoned_put']}/complete")
+    assert gone.status_code == 404, gone.text
+    # The completed upload and its asset are untouched: the asset reads back, image and all,
+    # and completing again still answers the same asset.
+    read = await http.get(f"/api/v1/rendered-assets/{asset['id']}")
+    assert read.status_code == 200 and await download(read.json()["url"]) == data
+    again = await http.post(f"/api/v1/uploads/{ids['completed']}/complete")
+    assert (again.status_code, again.json()["id"]) == (200, asset["id"])
+    # The recent one still completes into an asset.
+    late = await http.post(f"/api/v1/uploads/{ids['recent']}/complete")
+    assert late.status_code == 201, late.text
+
+    assert (await run_job(temporal, settings, job="sweep_uploads", upload_abandon_after_s=86400)).removed == 0
+
+
+async def test_sweep_uploads_walks_every_batch(
+    http: httpx.AsyncClient, temporal: Client, settings: Settings, sessions: SessionFactory
+) -> None:
+    """More abandoned uploads than one batch (written straight to the table, never PUT): a dry
+    run counts them all without deleting, a run deletes them all, batch after batch."""
+    project_id = uuid.UUID(await create_project(http))
+    past = datetime.now(UTC) - timedelta(days=2)
+    ids = [uuid.uuid4() for _ in range(2 * UPLOADS_PER_BATCH + 7)]
+    async with sessions() as session:
+        owner_id = (await session.execute(select(Project.owner_id).where(Project.id == project_id))).scalar_one()
+        session.add_all(
+            Upload(
+                id=upload_id,
+                project_id=project_id,
+                owner_id=owner_id,
+                filename="never.png",
+                file_key=upload_key(str(project_id), str(upload_id), "image/png"),
+                content_type="image/png",
+                byte_size=1000,
+                expires_at=past,
+                created_at=past + timedelta(seconds=i // 3),  # ties on created_at across batches
+            )
+            for i, upload_id in enumerate(ids)
+        )
+        await session.commit()
+    names = [str(u) for u in ids]
+
+    dry = await run_job(temporal, settings, job="sweep_uploads", dry_run=True, upload_abandon_after_s=86400)
+    assert dry.removed == len(ids)
+    assert await _upload_ids_left(sessions, names) == set(names)
+
+    report = await run_job(temporal, settings, job="sweep_uploads", upload_abandon_after_s=86400)
+    assert report.removed == len(ids)
+    assert await _upload_ids_left(sessions, names) == set()
 
 
 async def test_schedules_are_created_once_updated_after_and_run_when_triggered(

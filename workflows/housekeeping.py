@@ -31,6 +31,7 @@ class HousekeepingWorkflow:
             "expire_exports": HousekeepingActivities.expire_export_files,
             "expire_idempotency_keys": HousekeepingActivities.expire_idempotency_keys,
             "sweep_staging": HousekeepingActivities.sweep_staged_objects,
+            "sweep_uploads": HousekeepingActivities.sweep_abandoned_uploads,
         }[inp.job]
         report: HousekeepingReport = await workflow.execute_activity_method(
             job,

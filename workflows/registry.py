@@ -72,4 +72,5 @@ def export_activities(exports: ExportActivities, housekeeping: HousekeepingActiv
         housekeeping.expire_export_files,
         housekeeping.expire_idempotency_keys,
         housekeeping.sweep_staged_objects,
+        housekeeping.sweep_abandoned_uploads,
     ]
