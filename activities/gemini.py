@@ -25,6 +25,7 @@ from google.genai import errors, types
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.call_window import CallWindow
 from activities.cpu_pool import run_cpu
 from activities.gemini_outcome import DeliveredImage, classify_api_error, classify_transport_error, delivered_image
 from activities.heartbeat import with_heartbeats
@@ -122,9 +123,12 @@ def _count_failure(model: str, err: ApplicationError) -> None:
 class GeminiActivities:
     """Activities that call the model; constructed once per worker with its clients."""
 
-    def __init__(self, client: genai.Client, store: ObjectStore) -> None:
+    def __init__(self, client: genai.Client, store: ObjectStore, window: CallWindow | None = None) -> None:
+        """`window`: the fleet's sliding minute of model calls, asked for a place before each
+        call (None: calls are paced by their task queue alone)."""
         self._client = client
         self._store = store
+        self._window = window
 
     async def _call_model(self, inp: GenerateImageInput) -> types.GenerateContentResponse:
         plan = inp.plan
@@ -137,6 +141,8 @@ class GeminiActivities:
             contents.append(
                 types.Part.from_bytes(data=await self._reference_bytes(reference), mime_type=reference.mime)
             )
+        if self._window is not None:
+            await self._window.admit(plan.model)
         count("render_model_calls", model=plan.model)
         try:
             return await with_heartbeats(

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig, WorkerTuner
 
+from activities.call_window import CallWindow
 from activities.exports import ExportActivities
 from activities.gemini import GeminiActivities, build_gemini_client
 from activities.gemini_batch import BatchActivities
@@ -98,7 +99,10 @@ async def render_worker(
     queue = task_queue or settings.temporal_task_queue
     try:
         async with ObjectStore.open(settings) as store:
-            gemini = GeminiActivities(build_gemini_client(settings), store)
+            window = CallWindow(
+                create_session_factory(engine), settings.gemini_images_per_minute, client.service_client.config.runtime
+            )
+            gemini = GeminiActivities(build_gemini_client(settings), store, window)
             batch = BatchActivities(build_gemini_client(settings), store, settings)
             storage = StorageActivities(store)
             records = RecordActivities(create_session_factory(engine))

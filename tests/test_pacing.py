@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.call_window import CallWindow
 from activities.quota_pacing import QUOTA_HEADROOM
 from clients.settings import Settings
 from clients.temporal_client import connect
@@ -200,3 +201,25 @@ async def test_a_daily_quota_pauses_the_model_queue_instead_of_burning_retries(
         await next(p for p in f.groups[0].pacers if p.model == MODEL).start()
         for task in (first, later):
             assert (await wait_for_task(f.http, task["id"]))["status"] == "succeeded"
+
+
+async def test_a_burst_waits_for_the_fleets_window_instead_of_meeting_a_429(sessions: SessionFactory) -> None:
+    """What a dispatch-rate burst would do: two workers ask for 8 calls at once of a model with a
+    quota of 5 per (here) 3-s window. Five go at once; the other three wait until the first ones
+    leave the window, so no window ever holds more than 5, whichever worker made the call."""
+    model = f"burst-model-{uuid.uuid4().hex[:8]}"  # a window of its own
+    window = timedelta(seconds=3)
+    workers = [CallWindow(sessions, images_per_minute=5, window=window) for _ in range(2)]
+    start = time.monotonic()
+
+    async def call(i: int) -> float:
+        await workers[i % 2].admit(model)
+        return time.monotonic() - start
+
+    admitted = sorted(await asyncio.gather(*(call(i) for i in range(8))))
+
+    assert all(at < 1.0 for at in admitted[:5]), admitted
+    assert all(at >= 2.5 for at in admitted[5:]), admitted  # waited for the window, not a 429
+    for i, at in enumerate(admitted):
+        in_window = [other for other in admitted if at <= other < at + window.total_seconds() - 0.5]
+        assert len(in_window) <= 5, (i, admitted)

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import db.model_calls  # noqa: F401  (its table is on Base.metadata)
 from db.models import Base
 
 config = context.config
