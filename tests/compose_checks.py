@@ -1,14 +1,16 @@
 """docker-compose.yml read the way Docker Compose and the images would read it, without Docker.
 
 `load()` parses the file with PyYAML (anchors and `<<` merges resolved) and interpolates
-`${VAR:-default}` / `$$` as Compose does, with the variables of the caller's choosing (none:
-every default applies). Each `check_*` function returns the problems it found as sentences
-(empty: fine); tests/test_compose.py asserts each is empty, and tests/test_compose_defects.py
-puts each defect of issue 14 back into a copy of the file and asserts its check names it.
+`${VAR:-default}`, `${VAR:+alt}`, `${VAR:?message}` (nested) and `$$` as Compose does, with the
+variables of the caller's choosing (none: every default applies). Each `check_*` function
+returns the problems it found as sentences (empty: fine); tests/test_compose.py asserts each is
+empty, and tests/test_compose_defects.py puts each defect of issue 14 back into a copy of the
+file and asserts its check names it.
 
 What the upstream images do with their environment and arguments is modelled from their
 sources: temporalio/docker-builds and temporalio/temporal `docker/` (entrypoints, the
-embedded config template), SeaweedFS 3.97 `docker/entrypoint.sh` and `weed/command/server.go`.
+embedded config template), SeaweedFS 3.97 `docker/entrypoint.sh` and `weed/command/server.go`;
+Compose's interpolation from compose-spec/compose-go `template/template.go`.
 """
 
 from __future__ import annotations
@@ -60,35 +62,87 @@ REQUIRED_APP_SETTINGS = {
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 }
+# Host ports published on every interface on purpose: the API and web studio, and S3 (browsers
+# fetch presigned URLs there). Both authenticate each request. Any other published port (Temporal's
+# gRPC and Web UI have no authentication) must be bound to the loopback interface.
+PUBLIC_PORTS = {"api": {8000}, "s3": {8333}}
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+# The variables that carry the S3 key to both sides (the app services and the s3 store).
+S3_SECRET_VARIABLE = "S3_SECRET_ACCESS_KEY"
+S3_KEY_ID_VARIABLE = "S3_ACCESS_KEY_ID"
 # Port each server listens on inside its container (images' defaults; see listen_port()).
 IMAGE_PORTS = {"postgres": 5432, "temporalio/server": 7233}
 MAX_JOB_RETRIES = 20
 
-_VAR = re.compile(
-    r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
-)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPERATOR = re.compile(r":?[-+?]")
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the `}` closing the `${` whose body starts at `start` (nested `${...}` skipped)."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth, i = depth + 1, i + 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ValueError(f"unclosed ${{ in {text!r}")
+
+
+def _braced(body: str, variables: Mapping[str, str]) -> str:
+    name_match = _NAME.match(body)
+    if name_match is None:
+        raise ValueError(f"invalid interpolation ${{{body}}}")
+    name, rest = name_match.group(0), body[name_match.end() :]
+    if not rest:
+        return variables.get(name, "")
+    op_match = _OPERATOR.match(rest)
+    if op_match is None:
+        raise ValueError(f"invalid interpolation ${{{body}}}")
+    op, arg = op_match.group(0), rest[op_match.end() :]
+    present, value = name in variables, variables.get(name, "")
+    usable = value != "" if op.startswith(":") else present
+    if op.endswith("-"):
+        return value if usable else interpolate(arg, variables)
+    if op.endswith("+"):
+        return interpolate(arg, variables) if usable else value
+    if not usable:
+        raise ValueError(f"required variable {name} is missing a value: {interpolate(arg, variables)}")
+    return value
 
 
 def interpolate(value: str, variables: Mapping[str, str]) -> str:
     """Compose's interpolation of one string: `$$` is a literal `$`; `${X:-d}` is X unless
-    unset or empty, else d; `${X-d}` is X unless unset; `${X}` and `$X` are X or empty.
+    unset or empty, else d; `${X-d}` is X unless unset; `${X:+a}` is a when X is set and not
+    empty, else X (empty); `${X+a}` is a when X is set; `${X}` and `$X` are X or empty. Defaults
+    may hold further `${...}`, interpolated only when used (compose-go's `template`).
 
-    Raises ValueError for `${X:?message}` / `${X?message}` when X is missing."""
-
-    def sub(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group("braced") or match.group("bare")
-        op, arg = match.group("op"), match.group("arg") or ""
-        present = name in variables
-        value = variables.get(name, "")
-        if (op in (":-", ":?") and value == "") or (op in ("-", "?") and not present):
-            if op.endswith("?"):
-                raise ValueError(f"required variable {name} is missing: {arg}")
-            return arg
-        return value
-
-    return _VAR.sub(sub, value)
+    Raises ValueError for `${X:?message}` / `${X?message}` when X is missing (and is used)."""
+    out = []
+    i = 0
+    while i < len(value):
+        if value[i] != "$":
+            out.append(value[i])
+            i += 1
+        elif value.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif value.startswith("${", i):
+            end = _closing_brace(value, i + 2)
+            out.append(_braced(value[i + 2 : end], variables))
+            i = end + 1
+        elif (bare := _NAME.match(value, i + 1)) is not None:
+            out.append(variables.get(bare.group(0), ""))
+            i = bare.end()
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
 
 
 def _interpolate_tree(node: Any, variables: Mapping[str, str]) -> Any:
@@ -153,6 +207,29 @@ def published_ports(service: Mapping[str, Any]) -> dict[int, int]:
         parts = str(entry).split("/")[0].split(":")
         if len(parts) >= 2:
             result[int(parts[-2])] = int(parts[-1])
+    return result
+
+
+def port_bindings(service: Mapping[str, Any]) -> list[tuple[str, int | None, int]]:
+    """(host IP, host port, container port) of each `ports` entry, short and long syntax. The
+    host IP is '' when none is given (Docker then binds every interface); the host port is None
+    when Docker picks one. Ranges are not used in this file and are not parsed."""
+    result: list[tuple[str, int | None, int]] = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            published = entry.get("published")
+            host_port = int(published) if published not in (None, "") else None
+            result.append((str(entry.get("host_ip", "")), host_port, int(entry["target"])))
+            continue
+        spec = str(entry).split("/")[0]
+        host_ip = ""
+        if spec.startswith("["):  # [::1]:7233:7233
+            host_ip, _, spec = spec[1:].partition("]:")
+        parts = spec.split(":")
+        if len(parts) == 3:
+            host_ip = parts[0]
+        host_port = int(parts[-2]) if len(parts) >= 2 and parts[-2] else None
+        result.append((host_ip, host_port, int(parts[-1])))
     return result
 
 
@@ -345,7 +422,8 @@ def check_s3_presign_endpoint(compose: Compose) -> list[str]:
 
 def s3_identities(compose: Compose, root: Path = ROOT) -> list[dict[str, Any]]:
     """The identities SeaweedFS 3.97 loads: the -s3.config file (mounted from the repo), else
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as one admin identity (auth_credentials.go)."""
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY as one admin identity (auth_credentials.go; used
+    while the filer stores no identity config of its own, which nothing here writes)."""
     service = services(compose)["s3"]
     config = flag_value(weed_args(service), "s3.config")
     if config:
@@ -379,6 +457,60 @@ def check_s3_credentials(compose: Compose, root: Path = ROOT) -> list[str]:
             problems.append(f"{name}: its AWS key is not an identity of the s3 store")
         elif not {"Admin", "Write"} & set(app_identity.get("actions", [])):
             problems.append(f"{name}: its s3 identity may not write")
+    return problems
+
+
+def check_s3_secret_from_environment(text: str | None = None) -> list[str]:
+    """The S3 key is no secret written in the file: S3_SECRET_ACCESS_KEY (and S3_ACCESS_KEY_ID)
+    alone sets it for the app services and for the s3 store's identity; without it a laptop
+    gets a default that says it is dev-only, and a stack named for other machines
+    (S3_PUBLIC_ENDPOINT_URL set) refuses to start (`${VAR:?message}`)."""
+    problems = []
+    chosen = {S3_KEY_ID_VARIABLE: "key-id-from-env", S3_SECRET_VARIABLE: "secret-from-env-7f3a"}
+    compose = load(text, chosen)
+    svcs = services(compose)
+    for name in sorted(APP_SERVICES & set(svcs)):
+        env = environment(svcs[name])
+        if env.get("AWS_SECRET_ACCESS_KEY") != chosen[S3_SECRET_VARIABLE]:
+            problems.append(f"{name}: AWS_SECRET_ACCESS_KEY is written in the file, not from {S3_SECRET_VARIABLE}")
+        if env.get("AWS_ACCESS_KEY_ID") != chosen[S3_KEY_ID_VARIABLE]:
+            problems.append(f"{name}: AWS_ACCESS_KEY_ID is written in the file, not from {S3_KEY_ID_VARIABLE}")
+    keys = {(c.get("accessKey"), c.get("secretKey")) for i in s3_identities(compose) for c in i.get("credentials", [])}
+    if keys != {(chosen[S3_KEY_ID_VARIABLE], chosen[S3_SECRET_VARIABLE])}:
+        problems.append(f"s3: its identities do not follow {S3_SECRET_VARIABLE}/{S3_KEY_ID_VARIABLE} (key in a file?)")
+    laptop = services(load(text))
+    for name in sorted(APP_SERVICES & set(laptop)):
+        secret = environment(laptop[name]).get("AWS_SECRET_ACCESS_KEY", "")
+        if not secret.startswith("dev-only"):
+            problems.append(f"{name}: the default S3 secret {secret!r} does not say it is dev-only")
+    try:
+        load(text, {"S3_PUBLIC_ENDPOINT_URL": "http://studio.example.lan:8333"})
+    except ValueError as refused:
+        if S3_SECRET_VARIABLE not in str(refused):
+            problems.append(f"a shared stack is refused, but the message does not name {S3_SECRET_VARIABLE}: {refused}")
+    else:
+        problems.append(
+            f"a stack named for other machines (S3_PUBLIC_ENDPOINT_URL set) starts with the dev-only S3 secret"
+            f" instead of asking for {S3_SECRET_VARIABLE}"
+        )
+    return problems
+
+
+def check_published_interfaces(compose: Compose) -> list[str]:
+    """No unauthenticated internal service is published on all interfaces: only PUBLIC_PORTS
+    (API, S3) are; every other published port is bound to the loopback interface."""
+    problems = []
+    for name, service in services(compose).items():
+        for host_ip, host_port, target in port_bindings(service):
+            if host_port is not None and host_port in PUBLIC_PORTS.get(name, set()):
+                continue
+            if host_ip not in LOOPBACK_HOSTS:
+                shown = f"{host_ip or 'all interfaces'}:{host_port or 'any'}"
+                problems.append(
+                    f"{name} publishes container port {target} on all interfaces ({shown}), not on 127.0.0.1"
+                    if host_ip in ("", "0.0.0.0", "::")
+                    else f"{name} publishes container port {target} on {shown}, not on 127.0.0.1"
+                )
     return problems
 
 

@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import typer.main
 import yaml
 
@@ -80,14 +81,39 @@ def test_temporal_init_registers_the_search_attributes_the_workflows_set() -> No
 
 def test_presigned_urls_name_a_host_published_port_of_s3() -> None:
     assert cc.check_s3_presign_endpoint(cc.load()) == []
-    # A team host overrides the public name; the check holds for that too.
-    assert cc.check_s3_presign_endpoint(cc.load(variables={"S3_PUBLIC_ENDPOINT_URL": "http://studio.lan:8333"})) == []
+    # A team host overrides the public name (and must then set the S3 secret); the check holds.
+    team = {"S3_PUBLIC_ENDPOINT_URL": "http://studio.lan:8333", "S3_SECRET_ACCESS_KEY": "from-dotenv"}
+    assert cc.check_s3_presign_endpoint(cc.load(variables=team)) == []
 
 
 def test_s3_store_enforces_the_apps_credentials() -> None:
-    # What SeaweedFS 3.97 loads from the file: an identity for exactly the app's key, no
+    # What SeaweedFS 3.97 loads from its environment: an identity for exactly the app's key, no
     # anonymous one. (tests/test_compose_run.py shows a wrong key refused by a real `weed`.)
     assert cc.check_s3_credentials(cc.load()) == []
+    assert cc.check_s3_credentials(cc.load(variables={"S3_SECRET_ACCESS_KEY": "from-dotenv"})) == []
+
+
+def test_the_s3_secret_comes_from_the_environment_for_both_sides() -> None:
+    assert cc.check_s3_secret_from_environment() == []
+    # The first `docker compose up` on a laptop needs no .env; a shared one names the variable.
+    assert cc.environment(cc.services(cc.load())["api"])["AWS_SECRET_ACCESS_KEY"].startswith("dev-only")
+    with pytest.raises(ValueError, match="S3_SECRET_ACCESS_KEY is missing a value"):
+        cc.load(variables={"S3_PUBLIC_ENDPOINT_URL": "http://studio.example.lan:8333"})
+    shared = cc.load(variables={"S3_PUBLIC_ENDPOINT_URL": "http://studio.lan:8333", "S3_SECRET_ACCESS_KEY": "k" * 40})
+    assert {cc.environment(cc.services(shared)[n])["AWS_SECRET_ACCESS_KEY"] for n in ("api", "s3")} == {"k" * 40}
+
+
+def test_no_unauthenticated_internal_service_is_published_on_all_interfaces() -> None:
+    assert cc.check_published_interfaces(cc.load()) == []
+    published = {
+        (name, host_ip, port)
+        for name, service in cc.services(cc.load()).items()
+        for host_ip, port, _ in cc.port_bindings(service)
+    }
+    assert published == {
+        ("api", "", 8000), ("s3", "", 8333),  # public: they authenticate every request
+        ("temporal", "127.0.0.1", 7233), ("temporal-ui", "127.0.0.1", 8233),
+    }  # fmt: skip
 
 
 def test_s3_store_does_not_preallocate_disk() -> None:

@@ -109,9 +109,30 @@ DEFECTS: dict[str, tuple[Mutation, Check, str]] = {
         "no S3_PUBLIC_ENDPOINT_URL",
     ),
     "6-s3-accepts-any-key": (
-        lambda t: replace(t, "      - -s3.config=/etc/seaweedfs/s3.json\n", ""),
+        lambda t: replace(t, "      <<: *s3-credentials\n      WEED_MASTER", "      WEED_MASTER"),
         cc.check_s3_credentials,
         "no identities configured",
+    ),
+    "10-temporal-grpc-on-all-interfaces": (
+        lambda t: replace(t, 'ports: ["127.0.0.1:7233:7233"]', 'ports: ["0.0.0.0:7233:7233"]'),
+        cc.check_published_interfaces,
+        "temporal publishes container port 7233 on all interfaces (0.0.0.0:7233)",
+    ),
+    "10-temporal-grpc-without-host-ip": (
+        lambda t: replace(t, 'ports: ["127.0.0.1:7233:7233"]', 'ports: ["7233:7233"]'),
+        cc.check_published_interfaces,
+        "temporal publishes container port 7233 on all interfaces",
+    ),
+    "10-temporal-ui-on-all-interfaces": (
+        lambda t: replace(t, 'ports: ["127.0.0.1:8233:8080"]', 'ports: ["8233:8080"]'),
+        cc.check_published_interfaces,
+        "temporal-ui publishes container port 8080 on all interfaces",
+    ),
+    "10-postgres-published": (
+        lambda t: replace(t, "    volumes: [app-db:/var/lib/postgresql/data]\n",
+                          '    volumes: [app-db:/var/lib/postgresql/data]\n    ports: ["5432:5432"]\n'),
+        cc.check_published_interfaces,
+        "postgres publishes container port 5432 on all interfaces",
     ),
     "7-s3-preallocates-7-gib": (preallocating_entrypoint, cc.check_s3_disk, "volumes are preallocated"),
     "8-floating-postgres-tag": (
@@ -130,6 +151,40 @@ DEFECTS: dict[str, tuple[Mutation, Check, str]] = {
         "ships no dynamic config",
     ),
 }  # fmt: skip
+
+
+S3_SECRET_LINE = re.search(r"^  AWS_SECRET_ACCESS_KEY: .*$", cc.COMPOSE.read_text(), re.M)
+S3_SECRET = S3_SECRET_LINE.group(0) if S3_SECRET_LINE else "(no AWS_SECRET_ACCESS_KEY line in x-s3-credentials)"
+S3_ENV = "    environment:\n      <<: *s3-credentials\n"
+
+# Defects of the S3 secret: the check reads the file's text under several .env contents.
+TEXT_DEFECTS: dict[str, tuple[Mutation, str]] = {
+    "11-s3-secret-written-in-the-file": (
+        lambda t: replace(t, S3_SECRET, "  AWS_SECRET_ACCESS_KEY: render-studio-secret"),
+        "api: AWS_SECRET_ACCESS_KEY is written in the file, not from S3_SECRET_ACCESS_KEY",
+    ),
+    "11-s3-store-keeps-its-own-secret": (
+        lambda t: replace(t, S3_ENV, S3_ENV + "      AWS_SECRET_ACCESS_KEY: render-studio-secret\n"),
+        "s3: its identities do not follow S3_SECRET_ACCESS_KEY",
+    ),
+    "11-shared-stack-starts-with-the-dev-secret": (
+        lambda t: replace(t, S3_SECRET, "  AWS_SECRET_ACCESS_KEY: ${S3_SECRET_ACCESS_KEY:-dev-only-s3-secret}"),
+        "starts with the dev-only S3 secret instead of asking for S3_SECRET_ACCESS_KEY",
+    ),
+    "11-default-secret-not-marked-dev-only": (
+        lambda t: replace(t, "}}dev-only-s3-secret-set-S3_SECRET_ACCESS_KEY}", "}}render-studio-secret}"),
+        "the default S3 secret 'render-studio-secret' does not say it is dev-only",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("defect", sorted(TEXT_DEFECTS))
+def test_the_s3_secret_check_catches_the_defect_put_back(defect: str) -> None:
+    mutate, expected = TEXT_DEFECTS[defect]
+    text = cc.COMPOSE.read_text()
+    assert cc.check_s3_secret_from_environment(text) == []
+    problems = cc.check_s3_secret_from_environment(mutate(text))
+    assert any(expected in problem for problem in problems), problems
 
 
 @pytest.mark.parametrize("defect", sorted(DEFECTS))

