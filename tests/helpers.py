@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from api.http_protocol import server_config
 from clients.settings import Settings
@@ -20,9 +22,11 @@ from db.session import SessionFactory
 from db.users import create_user
 from studio.embedded_server import EmbeddedServer
 from studio.localstack.ports import free_port
+from studio.replay import replay_history
 from web.app import create_site
 
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
+HISTORIES = Path(__file__).parent / "histories"
 
 
 async def create_project(http: httpx.AsyncClient, name: str = "demo") -> str:
@@ -105,6 +109,16 @@ async def insert_task_row(session: AsyncSession, project_id: str, prompt: str) -
     )
     await session.commit()
     return str(task_id), workflow_id_for(task_id)
+
+
+async def assert_replays(history: WorkflowHistory, name: str) -> None:
+    """Assert `history` replays against the current workflow code (no nondeterminism error).
+    With STUDIO_RECORD_HISTORIES=1 also write it as tests/histories/`name`.json, which
+    tests/test_replay.py then replays on every run once committed."""
+    result = await replay_history(history)
+    assert result.replay_failure is None, (name, result.replay_failure)
+    if os.environ.get("STUDIO_RECORD_HISTORIES") == "1":
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 @dataclass

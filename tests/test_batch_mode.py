@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment
 
 from activities.gemini import build_gemini_client
@@ -34,7 +34,15 @@ from kernel.catalog import image_price_micro_usd
 from kernel.payloads import PromptPlan
 from studio.replay import fetch_history, replay_history
 from studio.worker import WorkerGroup, render_worker
-from tests.helpers import ApiServer, client_as_new_user, create_project, create_task, serve_api, wait_for_task
+from tests.helpers import (
+    ApiServer,
+    assert_replays,
+    client_as_new_user,
+    create_project,
+    create_task,
+    serve_api,
+    wait_for_task,
+)
 from workflows.batch_collector import take_job
 
 EMULATOR_KEY = key_fingerprint("emulator")  # the key the worker's client sends with no GEMINI_API_KEY
@@ -187,19 +195,37 @@ async def test_a_batch_task_of_three_completes_through_one_job(
 
 
 async def test_batch_histories_replay(
-    client: httpx.AsyncClient, emulator: EmulatorServer, temporal: Client, token: str
+    client: httpx.AsyncClient, emulator: EmulatorServer, batch_worker: WorkerRunner, temporal: Client, token: str
 ) -> None:
-    """The task's and its job workflow's histories replay against the current code."""
+    """A one-image batch task's three workflows replay against the current code: the task, the
+    collector's run that handed it to a job (closed by continue-as-new after that one job) and
+    the job. With STUDIO_RECORD_HISTORIES=1 they are written to tests/histories/ (replayed by
+    tests/test_replay.py). The model is one no other test here uses, so the collector's run
+    holds this task's job only."""
+    await batch_worker.stop()
+    await batch_worker.start(batch_collector_jobs_per_run=1)
     emulator.batch_script(token, turnaround_s=0.5)
     project_id = await create_project(client)
-    created = await create_task(client, project_id, prompt=f"replayed castle {token}", n=2, mode="batch")
-    assert (await wait_for_task(client, created["id"], timeout_s=60))["status"] == "succeeded"
-    (job,) = _jobs_of(emulator, token)
+    try:
+        created = await create_task(
+            client, project_id, prompt=f"replayed castle {token}", n=1, mode="batch", model="gemini-2.5-flash-image"
+        )
+        task = await wait_for_task(client, created["id"], timeout_s=60)
+        (job,) = _jobs_of(emulator, token)
+        job_handle = temporal.get_workflow_handle(job.display_name)  # the job is named after its workflow
+        assert await job_handle.result() == "JOB_STATE_SUCCEEDED"
+        job_run = await job_handle.describe()
+        assert job_run.parent_id is not None and job_run.parent_run_id is not None
+        collector = temporal.get_workflow_handle(job_run.parent_id, run_id=job_run.parent_run_id)
+        assert (await collector.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    finally:
+        await batch_worker.stop()
+        await batch_worker.start()
 
-    for workflow_id in (created["workflow_id"], job.display_name):  # the job is named after its workflow
-        await temporal.get_workflow_handle(workflow_id).result()
-        result = await replay_history(await fetch_history(temporal, workflow_id))
-        assert result.replay_failure is None, (workflow_id, result.replay_failure)
+    assert task["status"] == "succeeded", task
+    await assert_replays(await fetch_history(temporal, created["workflow_id"]), "render_task_batch_succeeded_n1")
+    await assert_replays(await collector.fetch_history(), "batch_collector_one_job_continued_as_new")
+    await assert_replays(await job_handle.fetch_history(), "gemini_batch_job_succeeded_n1")
 
 
 async def test_ten_one_image_batch_tasks_become_one_job(
