@@ -138,11 +138,17 @@ class ObjectStore:
                 return b""
             raise
         body = response["Body"]
+        chunks: list[bytes] = []
+        size = 0
         try:
-            data: bytes = await body.read(max_bytes)  # a store that ignores Range: stop here anyway
+            # `read(n)` returns what the connection has buffered, up to n bytes (aiohttp), not n:
+            # read until the end or max_bytes (a store that ignores Range stops here anyway).
+            while size < max_bytes and (chunk := await body.read(max_bytes - size)):
+                chunks.append(chunk)
+                size += len(chunk)
         finally:
             body.close()
-        return data
+        return b"".join(chunks)
 
     async def head(self, key: str) -> StoredObject | None:
         """Size, type and metadata of `key`, or None when it does not exist."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
 import uuid
 import zlib
@@ -112,6 +113,22 @@ async def test_a_good_image_becomes_an_upload_asset_with_a_thumbnail(
     assert [a["id"] for a in listed.json()["items"]] == [asset["id"]]
 
 
+async def test_a_photo_of_many_megabytes_completes_whole(http: httpx.AsyncClient) -> None:
+    """A 12 MB PNG (noise does not compress) comes back from S3 in many pieces: completing it
+    reads all of them (it once read only the first, and a big upload failed as "truncated")."""
+    project_id = await create_project(http)
+    noise = Image.frombytes("RGB", (2000, 2000), os.urandom(2000 * 2000 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="PNG", compress_level=0)
+    data = out.getvalue()
+
+    completed = await _upload(http, project_id, "image/png", data)
+
+    assert completed.status_code == 201, completed.text
+    assert completed.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert completed.json()["byte_size"] == len(data) > 12_000_000
+
+
 @pytest.mark.parametrize(
     ("content_type", "data", "why"),
     [
@@ -192,11 +209,11 @@ async def test_another_users_project_and_upload_are_not_found(
     into_mine = await _start(other_http, project_id, "image/png", len(data))
     theirs_complete = await other_http.post(f"/api/v1/uploads/{started['id']}/complete")
     mine = await http.post(f"/api/v1/uploads/{started['id']}/complete")
+    assert mine.status_code == 201, mine.text
     theirs_read = await other_http.get(f"/api/v1/rendered-assets/{mine.json()['id']}")
 
     assert into_mine.status_code == 404
     assert theirs_complete.status_code == 404
-    assert mine.status_code == 201
     assert theirs_read.status_code == 404
 
 
