@@ -32,6 +32,7 @@ import httpx
 from tests.fuzz import corpus
 
 ROOT = Path(__file__).resolve().parents[2]
+READ_LINE_LIMIT = 16 * 1024 * 1024  # bytes
 ST = str(Path(sys.executable).parent / "st")
 
 # What must hold for every response. Chosen from `st run --help` (schemathesis 4.x):
@@ -495,6 +496,9 @@ async def fuzz(
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        # A report line can be long (a failing case's body and its curl); the default 64 KiB
+        # line limit once failed the whole run on a 112 KB line.
+        limit=READ_LINE_LIMIT,
     )
     lines: list[str] = []
 
