@@ -77,6 +77,7 @@ def batch_settings(settings: Settings) -> BatchSettings:
         poll_max_s=settings.batch_poll_max_s,
         jobs_per_run=settings.batch_collector_jobs_per_run,
         wait_max_s=settings.batch_wait_max_s,
+        max_output_bytes=settings.batch_max_output_mb * 1024 * 1024,
     )
 
 

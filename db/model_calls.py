@@ -35,7 +35,8 @@ async def admit_model_call(session: AsyncSession, model: str, per_window: int, w
     window (> 0). Calls of one model are admitted one at a time (a transaction-scoped advisory
     lock); the time is Postgres's, one clock for the fleet. The caller commits at once."""
     await session.execute(select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, func.hashtext(model))))
-    now = (await session.execute(select(func.now()))).scalar_one()
+    # The time now, after the lock: `now()` is the transaction's start, before any wait for it.
+    now = (await session.execute(select(func.clock_timestamp()))).scalar_one()
     t = model_call_window.c
     await session.execute(delete(model_call_window).where(t.model == model, t.called_at <= now - window))
     full_since = (

@@ -11,6 +11,10 @@ from pydantic import BaseModel, Field
 
 from kernel.payloads import GeneratedImage, PromptPlan, ReferenceImage, TaskError
 
+# A PNG from the image models runs to about 1.2 bytes per pixel (20 MB at 4K, measured on
+# noisy renders; flat ones are smaller), and base64 in JSON adds a third.
+ANSWER_BYTES_PER_PIXEL = 1.2 * 4 / 3
+
 
 class BatchSettings(BaseModel):
     """How a collector gathers and a job polls (from clients.settings, read by the enqueuing
@@ -22,6 +26,9 @@ class BatchSettings(BaseModel):
     poll_max_s: float = Field(600.0, gt=0)  # the longest wait between two reads (x1.5 each time)
     jobs_per_run: int = Field(50, ge=1)  # jobs a collector run starts before it continues as new
     wait_max_s: float = Field(72 * 3600.0, gt=0)  # the longest a task waits for its outcomes
+    # A job's answers come back inline, every image base64 in one JSON document that a worker
+    # reads whole: a job takes items until their estimated answers reach this many bytes.
+    max_output_bytes: int = Field(256 * 1024 * 1024, ge=1)
 
 
 class BatchItem(BaseModel):
@@ -38,6 +45,13 @@ class BatchItem(BaseModel):
     def key(self) -> str:
         """`<task workflow id>#<variation>`: unique per item; the job request's metadata key."""
         return f"{self.task_workflow_id}#{self.variation_index}"
+
+    @property
+    def answer_bytes(self) -> int:
+        """Estimated size of this item's answer in a job's inline output (bytes): the delivered
+        size's pixels at ANSWER_BYTES_PER_PIXEL (1K when a plan recorded before did not say)."""
+        pixels = (self.plan.model_width or 1024) * (self.plan.model_height or 1024)
+        return int(pixels * ANSWER_BYTES_PER_PIXEL)
 
 
 class EnqueueBatchInput(BaseModel):

@@ -253,6 +253,29 @@ async def test_ten_one_image_batch_tasks_become_one_job(
     assert emulator.stats(token)["calls"] == 10 and {c.batch for c in emulator.calls(token)} == {job.name}
 
 
+async def test_a_job_holds_no_more_4k_answers_than_a_worker_reads_at_once(
+    client: httpx.AsyncClient, emulator: EmulatorServer, batch_worker: WorkerRunner, token: str
+) -> None:
+    """A job's answers come back inline and are read whole: with BATCH_MAX_OUTPUT_MB=60, a
+    task of four 4K images (about 27 MB of base64 each) goes out as two jobs of two."""
+    await batch_worker.stop()
+    await batch_worker.start(batch_gather_s=2.0, batch_max_items=100, batch_max_output_mb=60)
+    emulator.batch_script(token, turnaround_s=1.0)
+    project_id = await create_project(client)
+    try:
+        created = await create_task(
+            client, project_id, prompt=f"a poster wall {token}", n=4, image_size="4K", mode="batch"
+        )
+        task = await wait_for_task(client, created["id"], timeout_s=90)
+    finally:
+        await batch_worker.stop()
+        await batch_worker.start()
+
+    assert task["status"] == "succeeded", task
+    assert len(task["asset_ids"]) == 4
+    assert sorted(len(job.items) for job in _jobs_of(emulator, token)) == [2, 2]
+
+
 @pytest.mark.parametrize(("outcome", "code"), [("expire", "batch_expired"), ("fail", "batch_failed")])
 async def test_a_job_that_expires_or_fails_fails_its_tasks_with_its_code(
     client: httpx.AsyncClient, emulator: EmulatorServer, token: str, outcome: str, code: str

@@ -2,9 +2,10 @@
 
 One per model and task queue (id `batch_collector_id`), started or signalled by the
 `enqueue_batch_items` activity (signal-with-start). It waits for a first item, then gathers
-for up to `gather_s` seconds or until `max_items` wait, and starts one `GeminiBatchJobWorkflow`
-child per job (abandoned on close: the job outlives the collector's run). A task's items stay
-together in one job unless the task alone has more than `max_items`.
+for up to `gather_s` seconds or until `max_items` wait (or `max_output_bytes` of estimated
+answers: a job's inline output is read whole by one worker), and starts one
+`GeminiBatchJobWorkflow` child per job (abandoned on close: the job outlives the collector's
+run). A task's items stay together in one job unless the task alone is over either bound.
 
 Withdrawals (a canceled task): items still here are dropped; items already handed to a job are
 forwarded there (`recent` remembers the job of the last RECENT_TASKS tasks). History stays
@@ -34,23 +35,37 @@ with workflow.unsafe.imports_passed_through():
     from workflows.batch_job import GeminiBatchJobWorkflow
 
 RECENT_TASKS = 2000
+PATCH_OUTPUT_BYTES = "batch-job-output-bytes"
 IDLE = timedelta(minutes=10)
 
 
-def take_job(pending: list[BatchItem], max_items: int) -> tuple[list[BatchItem], list[BatchItem]]:
-    """(the next job's items, the rest): whole tasks in arrival order up to `max_items` items;
-    a first task with more than `max_items` items is split."""
+def take_job(
+    pending: list[BatchItem], max_items: int, max_bytes: int | None = None
+) -> tuple[list[BatchItem], list[BatchItem]]:
+    """(the next job's items, the rest): whole tasks in arrival order up to `max_items` items
+    and (when given) `max_bytes` of estimated answers (`BatchItem.answer_bytes`); a first task
+    over either is split, and a job always takes at least one item."""
     tasks: dict[str, list[BatchItem]] = {}
     for item in pending:
         tasks.setdefault(item.task_workflow_id, []).append(item)
+    limit = max_bytes if max_bytes is not None else float("inf")
     job: list[BatchItem] = []
     for items in tasks.values():
-        if job and len(job) + len(items) > max_items:
+        fits = len(job) + len(items) <= max_items and _bytes(job) + _bytes(items) <= limit
+        if job and not fits:
             break
         job.extend(items)
-    taken = job[:max_items]
+    taken: list[BatchItem] = []
+    for item in job[:max_items]:
+        if taken and _bytes(taken) + item.answer_bytes > limit:
+            break
+        taken.append(item)
     taken_keys = {item.key for item in taken}
     return taken, [item for item in pending if item.key not in taken_keys]
+
+
+def _bytes(items: list[BatchItem]) -> int:
+    return sum(item.answer_bytes for item in items)
 
 
 @workflow.defn(name=BATCH_COLLECTOR_WORKFLOW)
@@ -63,9 +78,11 @@ class BatchCollectorWorkflow:
         self._forwards: list[tuple[str, str]] = []  # (job workflow id, task workflow id)
         self._settings: BatchSettings | None = None
         self._max_items = 1
+        self._max_bytes: int | None = None
 
     def _full(self) -> bool:
-        return len(self._pending) >= self._max_items
+        full_by_bytes = self._max_bytes is not None and _bytes(self._pending) >= self._max_bytes
+        return len(self._pending) >= self._max_items or full_by_bytes
 
     @workflow.signal(name=ADD_BATCH_ITEMS_SIGNAL)
     def add_items(self, add: AddBatchItems) -> None:
@@ -120,6 +137,9 @@ class BatchCollectorWorkflow:
             if not self._pending:
                 continue
             settings = self._settings or inp.settings
+            # Jobs bounded by their answers' size too (patch: collectors running before it
+            # keep splitting by count alone).
+            self._max_bytes = settings.max_output_bytes if workflow.patched(PATCH_OUTPUT_BYTES) else None
             if settings.gather_s > 0:
                 self._max_items = settings.max_items
                 with contextlib.suppress(TimeoutError):
@@ -127,7 +147,7 @@ class BatchCollectorWorkflow:
             await self._flush_forwards()
             if not self._pending:
                 continue
-            taken, self._pending = take_job(self._pending, settings.max_items)
+            taken, self._pending = take_job(self._pending, settings.max_items, self._max_bytes)
             job_id = f"gemini-batch-{inp.model}-{workflow.uuid4()}"
             for task in dict.fromkeys(item.task_workflow_id for item in taken):
                 # Before the start's await, so a withdrawal meanwhile is forwarded.
