@@ -187,9 +187,13 @@ class _PacingInbound(ActivityInboundInterceptor):
                 self._pacer.count_429("per_day")
                 try:
                     reset = await self._pacer.daily_quota_exhausted()
-                except Exception:  # not paused: the error stays a retryable per-day 429
+                except Exception:  # not paused: retry later (a call then meets the 429 again)
                     log.warning("could not pause model queue %s", self._pacer.task_queue, exc_info=True)
-                    raise err from None
+                    raise ApplicationError(
+                        f"{err.message}; the model queue could not be paused: retrying in a minute",
+                        type=failure_codes.QUOTA_PAUSED,
+                        next_retry_delay=timedelta(seconds=60),
+                    ) from err
                 # Retryable while paused: the retry waits in the (paused) queue, burning nothing.
                 raise ApplicationError(
                     f"{err.message}; model calls paused until the daily quota resets at {reset.isoformat()}",

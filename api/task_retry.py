@@ -57,6 +57,9 @@ async def retry_task(
         image_size=params.get("image_size"),
         asset_type=params.get("asset_type", "image"),
         reference_asset_ids=params.get("reference_asset_ids", []),
+        # A batch task's retry stays a batch task (its price, its place behind interactive work).
+        priority=params.get("priority") or "interactive",
+        mode=params.get("mode") or "standard",
         webhook_url=params.get("webhook_url"),
         review=bool(params.get("review")) and len(redo) > 1,
         review_timeout_s=params.get("review_timeout_s") if params.get("review") and len(redo) > 1 else None,

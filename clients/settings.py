@@ -101,9 +101,9 @@ class Settings(BaseSettings):
     # a job within 48 h; this ends a wait no job will answer, e.g. a job workflow terminated by
     # hand, as `batch_expired`).
     batch_wait_max_s: float = Field(72 * 3600.0, gt=0)
-    # A finished job's answers come back inline (every image base64 in one JSON document, ~27 MB
-    # per 4K image) and a worker reads them whole: a job takes items until their estimated
-    # answers reach this many MB (256: ~9 images at 4K, ~38 at 2K; 1K jobs stop at BATCH_MAX_ITEMS).
+    # A finished job's answers come back inline (every image base64 in one JSON document, ~56 MB
+    # per 4K image: the output is there twice) and a worker reads them whole: a job takes items
+    # until their estimated answers reach this many MB (256: 4 images at 4K, 19 at 2K, 76 at 1K).
     batch_max_output_mb: int = Field(256, ge=1)
 
     # Traces: none | console | otlp (OTLP endpoint from OTEL_EXPORTER_OTLP_ENDPOINT).

@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field
 from kernel.payloads import GeneratedImage, PromptPlan, ReferenceImage, TaskError
 
 # A PNG from the image models runs to about 1.2 bytes per pixel (20 MB at 4K, measured on
-# noisy renders; flat ones are smaller), and base64 in JSON adds a third.
-ANSWER_BYTES_PER_PIXEL = 1.2 * 4 / 3
+# noisy renders; flat ones are smaller); base64 in JSON adds a third, and the Developer API
+# repeats a job's output in the Operation's metadata and response (~56 MB of text per 4K PNG,
+# docs/decisions.md "Batch mode fixes").
+ANSWER_BYTES_PER_PIXEL = 1.2 * 4 / 3 * 2
 
 
 class BatchSettings(BaseModel):

@@ -256,10 +256,10 @@ async def test_ten_one_image_batch_tasks_become_one_job(
 async def test_a_job_holds_no_more_4k_answers_than_a_worker_reads_at_once(
     client: httpx.AsyncClient, emulator: EmulatorServer, batch_worker: WorkerRunner, token: str
 ) -> None:
-    """A job's answers come back inline and are read whole: with BATCH_MAX_OUTPUT_MB=60, a
-    task of four 4K images (about 27 MB of base64 each) goes out as two jobs of two."""
+    """A job's answers come back inline and are read whole: with BATCH_MAX_OUTPUT_MB=120, a
+    task of four 4K images (about 54 MB of JSON each) goes out as two jobs of two."""
     await batch_worker.stop()
-    await batch_worker.start(batch_gather_s=2.0, batch_max_items=100, batch_max_output_mb=60)
+    await batch_worker.start(batch_gather_s=2.0, batch_max_items=100, batch_max_output_mb=120)
     emulator.batch_script(token, turnaround_s=1.0)
     project_id = await create_project(client)
     try:
@@ -290,6 +290,27 @@ async def test_a_job_that_expires_or_fails_fails_its_tasks_with_its_code(
     assert task["error"]["code"] == code
     assert [v["error"]["code"] for v in task["variations"]] == [code, code]
     assert emulator.calls(token) == []  # nothing billed
+
+
+async def test_the_retry_of_a_failed_batch_task_is_a_batch_task_at_the_batch_price(
+    client: httpx.AsyncClient, emulator: EmulatorServer, token: str
+) -> None:
+    emulator.batch_script(token, "fail", turnaround_s=1.0)
+    project_id = await create_project(client)
+    created = await create_task(client, project_id, prompt=f"a tide chart {token}", n=2, mode="batch", priority="batch")
+    assert (await wait_for_task(client, created["id"], timeout_s=60))["status"] == "failed"
+    emulator.batch_script(token, turnaround_s=1.0)
+
+    retried = await client.post(f"/api/v1/tasks/{created['id']}/retry")
+
+    assert retried.status_code == 202, retried.text
+    again = retried.json()
+    assert (again["parameters"]["mode"], again["parameters"]["priority"]) == ("batch", "batch")
+    batch_price = image_price_micro_usd(again["parameters"]["model"], None, "batch")
+    assert again["estimated_cost"]["micro_usd"] == 2 * batch_price  # not the standard price
+    task = await wait_for_task(client, again["id"], timeout_s=60)
+    assert task["status"] == "succeeded", task
+    assert all(call.batch for call in emulator.calls(token))  # through a batch job, not one call each
 
 
 async def test_a_blocked_item_fails_its_variation_only(
