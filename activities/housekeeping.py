@@ -7,7 +7,8 @@
   creates a new task (api/task_service.py moves on to the key's next generation).
 - `sweep_staged_objects`: staged model outputs (`staging/projects/<p>/tasks/<t>/...`) older than
   STAGING_SWEEP_MIN_AGE_S whose task has no running workflow (closed, or none at all) are
-  deleted. A running task's staging is never touched, whatever its age.
+  deleted. A running task's staging is never touched, whatever its age. The listing is read a
+  page at a time, up to STAGING_KEYS_PER_RUN keys per run (the next run continues).
 - `sweep_abandoned_uploads`: uploads never completed UPLOAD_ABANDON_AFTER_S after they were
   started, and whose PUT URL has expired (no PUT can land after the sweep), are deleted with
   the object at their upload key if one was PUT. A completed upload (`asset_id` set) and its
@@ -22,6 +23,7 @@ says what would have been.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import defaultdict
@@ -45,6 +47,14 @@ EXPORTS_PER_RUN = 1000
 # Uploads one transaction locks and removes, and one run at most; the next run continues.
 UPLOADS_PER_BATCH = 200
 UPLOADS_PER_RUN = 20_000
+# Staged keys one sweep examines at most, listed in pages of STAGING_PAGE_KEYS (S3's largest
+# ListObjectsV2 answer): bounds a run's memory and time (a describe per task, a delete per
+# key); the next run continues. The keys a run keeps (a running task's, those younger than
+# STAGING_SWEEP_MIN_AGE_S) are listed again by the next: they are few next to this cap.
+STAGING_KEYS_PER_RUN = 100_000
+STAGING_PAGE_KEYS = 1000
+# Workflows the staging sweep describes at once (Temporal frontend calls in flight).
+STAGING_DESCRIBES_AT_ONCE = 8
 MAX_EXAMPLES = 50
 
 
@@ -72,11 +82,21 @@ def _task_of_staging_key(key: str) -> str | None:
 
 class HousekeepingActivities:
     """Housekeeping of one worker, bound to its S3 store and Postgres sessions; the Temporal
-    client is the worker's own (`activity.client()`)."""
+    client is the worker's own (`activity.client()`). `staging_page_keys` and
+    `staging_keys_per_run` size the staging sweep's list pages and per-run cap (keys)."""
 
-    def __init__(self, store: ObjectStore, sessions: SessionFactory) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        sessions: SessionFactory,
+        *,
+        staging_page_keys: int = STAGING_PAGE_KEYS,
+        staging_keys_per_run: int = STAGING_KEYS_PER_RUN,
+    ) -> None:
         self._store = store
         self._sessions = sessions
+        self._staging_page_keys = staging_page_keys
+        self._staging_keys_per_run = staging_keys_per_run
 
     @activity.defn(name="expire_export_files")
     async def expire_export_files(self, inp: HousekeepingInput) -> HousekeepingReport:
@@ -108,24 +128,36 @@ class HousekeepingActivities:
     @activity.defn(name="sweep_staged_objects")
     async def sweep_staged_objects(self, inp: HousekeepingInput) -> HousekeepingReport:
         """Delete staged objects older than `staging_min_age_s` whose task's workflow is not
-        running (closed or unknown to Temporal). Raises RPCError when Temporal does not answer
-        (nothing is deleted for a task whose workflow could not be described)."""
+        running (closed or unknown to Temporal). The listing is read a page at a time, each
+        page's tasks described STAGING_DESCRIBES_AT_ONCE at a time, then its keys deleted
+        (heartbeat per page); at most `staging_keys_per_run` keys are examined per run. Raises
+        RPCError when Temporal does not answer (nothing is deleted for a task whose workflow
+        could not be described) and S3's errors."""
         cutoff = time.time() - inp.staging_min_age_s
-        by_task: dict[str, list[str]] = defaultdict(list)
-        for key, modified, _size in await self._store.list_objects(STAGING_PREFIX):
-            task_id = _task_of_staging_key(key)
-            if task_id is not None and modified < cutoff:
-                by_task[task_id].append(key)
         client = activity.client()
+        # Task -> running, for the run: a task's keys are contiguous in key order but may
+        # straddle two pages (one entry per task; at most one per key examined).
+        running: dict[str, bool] = {}
         removed: list[str] = []
-        for task_id, keys in by_task.items():
-            activity.heartbeat(len(removed))
-            if await self._running(client, workflow_id_for(uuid.UUID(task_id))):
-                continue
-            for key in sorted(keys, key=lambda k: (not k.endswith(".thumb.webp"), k)):  # thumbnails first
-                if not inp.dry_run:
-                    await self._store.delete(key)
-                removed.append(key)
+        examined = 0
+        pages = self._store.list_object_pages(STAGING_PREFIX, self._staging_page_keys, self._staging_keys_per_run)
+        async for page in pages:
+            examined += len(page)
+            by_task: dict[str, list[str]] = defaultdict(list)
+            for key, modified, _size in page:
+                task_id = _task_of_staging_key(key)
+                if task_id is not None and modified < cutoff:
+                    by_task[task_id].append(key)
+            unknown = [task_id for task_id in by_task if task_id not in running]
+            running.update(zip(unknown, await self._running_all(client, unknown), strict=True))
+            for task_id, keys in by_task.items():
+                if running[task_id]:
+                    continue
+                for key in sorted(keys, key=lambda k: (not k.endswith(".thumb.webp"), k)):  # thumbnails first
+                    if not inp.dry_run:
+                        await self._store.delete(key)
+                    removed.append(key)
+            activity.heartbeat(examined)
         return _report(inp, removed)
 
     @activity.defn(name="sweep_abandoned_uploads")
@@ -158,6 +190,24 @@ class HousekeepingActivities:
                 break
             after = last
         return _report(inp, removed)
+
+    @classmethod
+    async def _running_all(cls, client: Client, task_ids: list[str]) -> list[bool]:
+        """Whether each task's workflow is running, in `task_ids`' order, described
+        STAGING_DESCRIBES_AT_ONCE at a time. Raises the first describe's RPCError (the others
+        in flight are cancelled)."""
+        gate = asyncio.Semaphore(STAGING_DESCRIBES_AT_ONCE)
+
+        async def one(task_id: str) -> bool:
+            async with gate:
+                return await cls._running(client, workflow_id_for(uuid.UUID(task_id)))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                described = [group.create_task(one(task_id)) for task_id in task_ids]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return [done.result() for done in described]
 
     @staticmethod
     async def _running(client: Client, workflow_id: str) -> bool:

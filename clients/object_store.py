@@ -220,22 +220,41 @@ class ObjectStore:
                 await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
         return len(uploads)
 
-    async def list_objects(self, prefix: str) -> list[tuple[str, float, int]]:
-        """(key, last-modified as a UNIX time in seconds, size in bytes) of every object under
-        `prefix` (all pages)."""
-        found: list[tuple[str, float, int]] = []
-        paginator = self._client.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            found.extend(
-                (obj["Key"], obj["LastModified"].timestamp(), int(obj["Size"])) for obj in page.get("Contents", [])
-            )
-        return found
+    async def list_object_pages(
+        self, prefix: str, page_keys: int = 1000, limit: int | None = None
+    ) -> AsyncIterator[list[tuple[str, float, int]]]:
+        """Pages of (key, last-modified as a UNIX time in seconds, size in bytes) of the objects
+        under `prefix`, in key order: one ListObjectsV2 request per page, each of at most
+        `page_keys` keys (1-1000; S3 answers at most 1000), the next asked for with the
+        previous answer's continuation token, so one page at a time is in memory. Stops after
+        `limit` keys in all when given. Raises ClientError or a connection error when a
+        request fails (the pages already yielded stand)."""
+        token: str | None = None
+        listed = 0
+        while limit is None or listed < limit:
+            max_keys = page_keys if limit is None else min(page_keys, limit - listed)
+            more = {"ContinuationToken": token} if token else {}
+            answer = await self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=max_keys, **more)
+            page = [
+                (obj["Key"], obj["LastModified"].timestamp(), int(obj["Size"])) for obj in answer.get("Contents", [])
+            ]
+            listed += len(page)
+            if page:
+                yield page
+            token = answer.get("NextContinuationToken")
+            if not answer.get("IsTruncated") or not token:
+                return
 
-    async def presigned_get_url(self, key: str, ttl_s: int) -> str:
-        """A presigned GET URL for `key`, valid for `ttl_s` seconds (signed locally, no request)."""
-        url: str = await self._presign_client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_s
-        )
+    async def presigned_get_url(self, key: str, ttl_s: int, download_name: str | None = None) -> str:
+        """A presigned GET URL for `key`, valid for `ttl_s` seconds (signed locally, no request).
+
+        With `download_name` (a plain file name: no quotes, no path) S3 answers
+        `Content-Disposition: attachment; filename="<download_name>"`, so a browser saves the
+        file instead of showing it."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if download_name is not None:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        url: str = await self._presign_client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_s)
         return url
 
     async def presigned_put_url(self, key: str, content_type: str, ttl_s: int) -> str:

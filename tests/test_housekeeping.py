@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import select, update
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.service import RPCError
+from temporalio.testing import ActivityEnvironment
 
-from activities.housekeeping import UPLOADS_PER_BATCH
+from activities.housekeeping import UPLOADS_PER_BATCH, HousekeepingActivities
 from clients.object_store import ObjectStore
 from clients.settings import Settings
 from db.models import Export, Project, Task, Upload
@@ -168,6 +169,60 @@ async def test_sweep_removes_staged_objects_without_a_running_workflow_and_keeps
         for name in ("live", "live_thumb"):
             assert await store.head(staged[name]) is not None, f"a running task's {name} object was swept"
         assert await store.head(published["file_key"]) is not None, "a published image was touched"
+    finally:
+        await live.terminate("test over")
+
+
+async def test_sweep_staging_reads_the_listing_page_by_page_and_stops_at_its_cap(
+    http: httpx.AsyncClient,
+    temporal: Client,
+    settings: Settings,
+    sessions: SessionFactory,
+    store: ObjectStore,
+    token: str,
+) -> None:
+    """More staged objects than a list page (pages of 7 keys here, 1000 in production) and than
+    one run's cap (25 keys here): a run examines its cap page by page and stops; the runs that
+    follow continue until every object of a task without a running workflow is gone, a
+    running task's objects kept. The sweep runs on the real S3 and Temporal, outside a worker
+    so that the page size and cap can be small."""
+    project_id = await create_project(http)
+    live_id, live = await start_render_workflow(temporal, f"nobody-{uuid.uuid4()}", project_id, f"a live heron {token}")
+    orphans = [
+        key
+        for task_id in [str(uuid.uuid4()) for _ in range(20)]
+        for key in (staging_key(project_id, task_id, 0), thumbnail_key(staging_key(project_id, task_id, 0)))
+    ]
+    kept = [
+        key
+        for i in range(2)
+        for key in (staging_key(project_id, live_id, i), thumbnail_key(staging_key(project_id, live_id, i)))
+    ]
+    await asyncio.gather(*(store.put(key, b"staged", "image/png", {}) for key in orphans + kept))
+    sweeper = HousekeepingActivities(store, sessions, staging_page_keys=7, staging_keys_per_run=25)
+    heartbeats: list[int] = []
+    env = ActivityEnvironment(client=temporal)
+    env.on_heartbeat = lambda *details: heartbeats.append(details[0])
+    sweep = HousekeepingInput(job="sweep_staging", staging_min_age_s=0)
+    try:
+        dry = await env.run(sweeper.sweep_staged_objects, sweep.model_copy(update={"dry_run": True}))
+        assert heartbeats == [7, 14, 21, 25], "not read in pages of 7 up to the cap of 25 keys"
+        assert dry.dry_run and 0 < dry.removed <= 25
+        assert all([await store.head(key) is not None for key in orphans]), "a dry run removed objects"
+
+        removed: list[str] = []
+        for _ in range(40):  # other tests' stale staging is swept too: a run at a time
+            heartbeats.clear()
+            report = await env.run(sweeper.sweep_staged_objects, sweep)
+            assert report.removed <= 25 and max(heartbeats, default=0) <= 25
+            removed += report.examples
+            if report.removed == 0:
+                break
+        assert set(orphans) <= set(removed)
+        assert not set(kept) & set(removed)
+        assert [key for key in orphans if await store.head(key) is not None] == [], "staged objects left"
+        for key in kept:
+            assert await store.head(key) is not None, f"a running task's {key} was swept"
     finally:
         await live.terminate("test over")
 
