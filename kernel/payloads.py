@@ -8,6 +8,7 @@ Every client and worker uses `temporalio.contrib.pydantic.pydantic_data_converte
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -228,11 +229,17 @@ class TaskError(BaseModel):
 
 
 class RetryState(BaseModel):
-    """An activity being retried: its attempt number and the last failure's code and message."""
+    """An activity being retried: its attempt number and the last failure's code and message,
+    and, while it waits for its next attempt, when that is scheduled (`next_attempt_at`, UTC)
+    and how long that was from the moment the task was read (`wait_s`, whole seconds, >= 0).
+    Both are None while an attempt is running (Temporal's `next_attempt_schedule_time` is
+    then unset)."""
 
     attempt: int
     code: str
     message: str
+    next_attempt_at: datetime | None = None
+    wait_s: int | None = None
 
 
 class VariationProgress(BaseModel):
