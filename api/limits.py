@@ -128,14 +128,16 @@ async def reserve_budget_or_429(sessions: SessionFactory, project: Project, amou
         ("day", today, project.daily_budget_micro_usd),
         ("month", month_start(today), project.monthly_budget_micro_usd),
     ]
-    capped = [(period, start, cap) for period, start, cap in caps if cap is not None]
     cost = amount or 0
-    if not capped:
+    if cost == 0:
         return SpendReservation(sessions, project.id, [], cost)
+    # Both periods are counted even without a cap, so a budget set later in a period starts
+    # from what the period has already spent, not from zero.
     async with sessions() as session, session.begin():
-        for period, start, cap in capped:
+        for period, start, cap in caps:
             reserved, spent = await reserve_spend(session, project.id, period, start, cost, cap)
             if not reserved:  # raising rolls the transaction back: neither period is counted
+                assert cap is not None  # an uncapped period always reserves
                 retry_after = seconds_until_next_utc_day(now) if period == "day" else _seconds_to_next_month(now)
                 raise TooManyRequests(
                     f"the project's {'daily' if period == 'day' else 'monthly'} budget of {_usd(cap)} would be "
@@ -144,7 +146,7 @@ async def reserve_budget_or_429(sessions: SessionFactory, project: Project, amou
                     retry_after_s=retry_after,
                     code="budget_exceeded",
                 )
-    return SpendReservation(sessions, project.id, [(p, s) for p, s, _ in capped], cost)
+    return SpendReservation(sessions, project.id, [(p, s) for p, s, _ in caps], cost)
 
 
 def _seconds_to_next_month(now: datetime) -> int:

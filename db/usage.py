@@ -97,22 +97,23 @@ def month_start(day: date) -> date:
 
 
 async def reserve_spend(
-    session: AsyncSession, project_id: uuid.UUID, period: str, start: date, amount: int, cap: int
+    session: AsyncSession, project_id: uuid.UUID, period: str, start: date, amount: int, cap: int | None
 ) -> tuple[bool, int]:
     """Add `amount` micro-dollars to the project's spend of the period (`period` "day" or
-    "month" starting `start`) unless that would pass `cap`; returns (reserved, spend counted
-    afterwards, or before when refused). One upsert on one row; the caller commits at once."""
+    "month" starting `start`) unless that would pass `cap` (None: no cap, always added, so a
+    budget set later in the period counts what was spent before it); returns (reserved, spend
+    counted afterwards, or before when refused). One upsert on one row; the caller commits at once."""
     stmt = (
         insert(ProjectSpend)
         .values(project_id=project_id, period=period, period_start=start, reserved_micro_usd=amount)
         .on_conflict_do_update(
             index_elements=["project_id", "period", "period_start"],
             set_={"reserved_micro_usd": ProjectSpend.reserved_micro_usd + amount},
-            where=ProjectSpend.reserved_micro_usd + amount <= cap,
+            where=None if cap is None else ProjectSpend.reserved_micro_usd + amount <= cap,
         )
         .returning(ProjectSpend.reserved_micro_usd)
     )
-    if amount > cap:
+    if cap is not None and amount > cap:
         return False, await _spend(session, project_id, period, start)
     total = (await session.execute(stmt)).scalar_one_or_none()
     if total is None:

@@ -180,6 +180,23 @@ async def test_a_budget_refuses_the_creation_that_would_pass_it(http: httpx.Asyn
     assert sorted(t["name"] for t in listed) == ["a", "c"]
 
 
+async def test_a_budget_set_during_the_day_counts_what_the_day_already_spent(
+    http: httpx.AsyncClient, token: str
+) -> None:
+    """$0.268 of tasks, then a $0.300 daily budget: the next $0.134 task would pass it."""
+    project_id = await create_project(http)
+    url = f"/api/v1/projects/{project_id}/tasks"
+    before = await http.post(url, json={"name": "a", "prompt": f"spent early {token}", "n": 2})
+    assert before.status_code == 202, before.text
+
+    await http.patch(f"/api/v1/projects/{project_id}", json={"daily_budget_micro_usd": 300_000})
+    after = await http.post(url, json={"name": "b", "prompt": f"spent later {token}"})
+
+    assert after.status_code == 429, after.text
+    assert after.json()["error"]["code"] == "budget_exceeded"
+    assert "$0.268000 reserved" in after.json()["error"]["message"]
+
+
 async def test_a_monthly_budget_holds_under_20_concurrent_creations(http: httpx.AsyncClient, token: str) -> None:
     """20 creations of $0.134 at once against a $1.00 budget: exactly 7 fit, whatever the race."""
     project_id = await create_project(http)
