@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from cachetools import TTLCache
@@ -63,15 +63,22 @@ def _status_of_failure(code: str) -> TaskStatus:
     return "timed_out" if code == "timed_out" else "failed"
 
 
-def _retries(desc: WorkflowExecutionDescription) -> dict[int, RetryState]:
-    """Variation index -> the retry in progress, from the pending `generate-<i>` activities."""
+def _retries(desc: WorkflowExecutionDescription, now: datetime) -> dict[int, RetryState]:
+    """Variation index -> the retry in progress, from the pending `generate-<i>` activities.
+    While one waits for its next attempt (`next_attempt_schedule_time`, set by the server
+    between attempts), the retry says when (UTC) and how many seconds from `now` (rounded,
+    never below 0)."""
     retries: dict[int, RetryState] = {}
     for pending in desc.raw_description.pending_activities:
         index = variation_of_generate_activity(pending.activity_id)
         if index is None or not pending.last_failure.message:
             continue
         error_type, message = _our_failure(pending.last_failure)
-        retries[index] = RetryState(attempt=pending.attempt, code=api_code(error_type), message=message)
+        retry = RetryState(attempt=pending.attempt, code=api_code(error_type), message=message)
+        if pending.HasField("next_attempt_schedule_time"):
+            retry.next_attempt_at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+            retry.wait_s = max(0, round((retry.next_attempt_at - now).total_seconds()))
+        retries[index] = retry
     return retries
 
 
@@ -151,7 +158,7 @@ async def _describe(client: Client, workflow_id: str) -> DerivedStatus:
             derived.variations = progress.variations
             derived.stage = progress.stage
             derived.review = progress.review
-            for index, retry in _retries(desc).items():
+            for index, retry in _retries(desc, datetime.now(UTC)).items():
                 if index < len(derived.variations):
                     derived.variations[index].retry = retry
         except RPCError as exc:  # no live worker, or it is slow: the stage attribute still answers

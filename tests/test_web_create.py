@@ -5,8 +5,13 @@ Real Chromium, real stack."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -97,21 +102,43 @@ async def test_invalid_input_shows_the_apis_message_and_a_task_finishes_live(
     assert emulator.calls(token) == []  # nothing invalid reached the model
     assert (await studio.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"] == []
 
-    # A rate limit first, then a slow success: the list shows the retry, then the result.
-    emulator.script(token, [{"kind": "rate_limit", "retry_delay_s": 3}, {"kind": "hang", "seconds": 2}])
+    # A rate limit first (retry in 5 s), then a slow success: the list shows the retry with its
+    # wait, as the API does, then the result.
+    emulator.script(token, [{"kind": "rate_limit", "retry_delay_s": 5}, {"kind": "hang", "seconds": 2}])
     await page.get_by_label("Review: I pick the winner").uncheck()
     await page.get_by_role("button", name="Render").click()
     await page.wait_for_url(f"**/projects/{project_id}/tasks")
     await page.evaluate("window.__stayed = true")
     row = page.locator("li.task").first
-    await expect(row.locator(".retry")).to_contain_text("rate_limited", timeout=30_000)
-    await screenshot(page, "tasks-retrying")
+    task_id = (await studio.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"][0]["id"]
+
+    async def row_shows_the_wait() -> None:
+        wait = re.compile(r"retrying in \d+ s \(attempt \d+\): rate_limited")
+        await expect(row.locator(".retry")).to_contain_text(wait, timeout=30_000)
+        await screenshot(page, "tasks-retrying")
+
+    _, retry = await asyncio.gather(row_shows_the_wait(), waiting_retry(studio.http, task_id))
+    assert retry["code"] == "rate_limited" and 0 < retry["wait_s"] <= 5, retry
+    assert datetime.fromisoformat(retry["next_attempt_at"]).utcoffset() == timedelta(0), retry
     await expect(row.get_by_test_id("status")).to_have_text("succeeded", timeout=60_000)
     await expect(row.locator(".variation")).to_contain_text("#0 succeeded")
     assert await page.evaluate("window.__stayed") is True  # updated in place, never reloaded
     href = await row.get_by_role("link", name="Workflow in Temporal UI").get_attribute("href")
     assert href is not None and "/workflows/task-" in href
     await screenshot(page, "tasks")
+
+
+async def waiting_retry(http: httpx.AsyncClient, task_id: str, within_s: float = 30.0) -> dict[str, Any]:
+    """The first variation retry of GET /tasks/{id} that waits for its next attempt (`wait_s`
+    set), polled every 0.2 s; fails after `within_s` seconds without one."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        task = (await http.get(f"/api/v1/tasks/{task_id}")).json()
+        for variation in task["variations"]:
+            if variation["retry"] and variation["retry"]["wait_s"] is not None:
+                return dict(variation["retry"])
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no retry waiting for its next attempt within {within_s} s: {task}")
 
 
 async def test_cancel_from_the_live_list(studio: Studio, emulator: EmulatorServer, token: str) -> None:
