@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -38,13 +39,24 @@ async def test_state_visibility_public_access_and_delete(
         changed = await http.patch(
             f"/api/v1/rendered-assets/{asset_id}", json={"state": "approved", "visibility": "public"}
         )
-        served = await anonymous.get(public_url)
+        redirect = await anonymous.get(public_url)
+        served = await anonymous.get(public_url, follow_redirects=True)
 
         assert changed.status_code == 200
         assert (changed.json()["state"], changed.json()["visibility"]) == ("approved", "public")
+        # A short-lived presigned URL, not the bytes through the API; nothing may cache the redirect.
+        assert redirect.status_code == 307, redirect.text
+        assert redirect.headers["cache-control"] == "no-store"
+        assert "X-Amz-Expires=60" in redirect.headers["location"], redirect.headers["location"]
         assert served.status_code == 200
-        assert served.headers["etag"] == f'"{changed.json()["sha256"]}"'
+        assert hashlib.sha256(served.content).hexdigest() == changed.json()["sha256"]
         assert Image.open(io.BytesIO(served.content)).size == (1024, 1024)
+
+        private = await http.patch(f"/api/v1/rendered-assets/{asset_id}", json={"visibility": "private"})
+        assert private.status_code == 200
+        assert (await anonymous.get(public_url)).status_code == 404  # at once
+        await http.patch(f"/api/v1/rendered-assets/{asset_id}", json={"visibility": "public"})
+        assert (await anonymous.get(public_url)).status_code == 307
 
         bad = await http.patch(f"/api/v1/rendered-assets/{asset_id}", json={"state": "published"})
         assert bad.status_code == 422

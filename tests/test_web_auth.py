@@ -20,8 +20,8 @@ from db.session import SessionFactory
 from db.web_sessions import create_sign_in_link, hash_token
 from studio.cli import app as cli
 from studio.sign_in_link import new_sign_in_link, sign_in_url
-from tests.helpers import ApiServer
-from tests.web_browser import browser, new_context, new_user, screenshot, sign_in
+from tests.helpers import ApiServer, wait_for_task
+from tests.web_browser import SCREENSHOTS, browser, new_context, new_user, screenshot, screenshot_dir, sign_in
 from web.app import create_site
 
 __all__ = ["browser"]
@@ -126,10 +126,21 @@ async def test_another_users_project_task_and_image_are_not_found(
     task = (
         await http.post(f"/api/v1/projects/{project}/tasks", json={"name": "t", "prompt": "a quiet lake", "n": 1})
     ).json()["id"]
+    [image] = (await wait_for_task(http, task))["asset_ids"]
     _, key = await new_user(sessions)
     context = await new_context(browser, api_server.base_url)
     page = await sign_in(context, key)
-    paths = [f"/projects/{project}", f"/projects/{project}/gallery", f"/projects/{project}/tasks", f"/tasks/{task}"]
+    paths = [
+        f"/projects/{project}",
+        f"/projects/{project}/gallery",
+        f"/projects/{project}/tasks",
+        f"/projects/{project}/exports",
+        f"/projects/{project}/create",
+        f"/tasks/{task}",
+        f"/assets/{image}/original",
+        f"/assets/{image}/download",
+        f"/assets/{image}/lineage",
+    ]
     for path in paths:
         response = await page.goto(path)
         assert response is not None and response.status == 404, path
@@ -227,3 +238,24 @@ async def test_studio_sign_in_link_command_prints_a_working_link(
     await page.wait_for_url("**/projects")
     await expect(page.locator(".who")).to_have_text("Cli")
     await context.close()
+
+
+async def test_screenshots_leave_the_tracked_ones_alone_unless_asked(
+    browser: Browser, api_server: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain run still takes its screenshots, outside the git tree; STUDIO_UPDATE_SCREENSHOTS=1
+    writes docs/screenshots/."""
+    monkeypatch.delenv("STUDIO_UPDATE_SCREENSHOTS", raising=False)
+    tracked = SCREENSHOTS / "sign-in.png"
+    before = tracked.read_bytes()
+    context = await new_context(browser, api_server.base_url)
+    page = await context.new_page()
+    await page.goto("/sign-in")
+    await page.get_by_label("API key").fill("rs_changed-so-the-picture-differs")
+    taken = await screenshot(page, "sign-in")
+    await context.close()
+    assert taken.is_file() and taken.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert SCREENSHOTS not in taken.parents
+    assert tracked.read_bytes() == before
+    monkeypatch.setenv("STUDIO_UPDATE_SCREENSHOTS", "1")
+    assert screenshot_dir() == SCREENSHOTS

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -90,19 +91,50 @@ async def test_lightbox_keys_approve_archive_public_link_and_delete(studio: Stud
     async with httpx.AsyncClient() as anonymous:
         image = await anonymous.get(await public_url.input_value(), follow_redirects=True)
     assert image.status_code == 200 and image.content[:8] == b"\x89PNG\r\n\x1a\n"
-    download = await page.locator("#lb-download").get_attribute("href")
-    original = await page.request.get(str(download))  # a redirect to the original's presigned URL
+    shown = (await asset(studio, str(ids[1]))).json()
     async with httpx.AsyncClient() as plain:
-        stored = await plain.get((await asset(studio, str(ids[1]))).json()["url"])
-    assert original.ok and await original.body() == stored.content
+        stored = await plain.get(shown["url"])
+    async with page.expect_download() as downloading:  # saved as a file, not opened in a tab
+        await page.locator("#lb-download").click()
+    download = await downloading.value
+    assert download.suggested_filename == f"t-v{shown['variation_index']}.png"  # <task name>-v<n>.<ext>
+    assert await asyncio.to_thread(Path(await download.path()).read_bytes) == stored.content
+    assert len(page.context.pages) == 1
     await screenshot(page, "lightbox", full_page=False)
+
+    # After Copy selected the read-only link, the lightbox keys still work (Escape too), and
+    # browser shortcuts with a modifier are left to the browser.
+    await page.get_by_role("button", name="Copy").click()
+    await expect(public_url).to_be_focused()
+    await page.keyboard.press("ArrowRight")
+    await expect(page.locator("#lb-img")).to_have_attribute("src", f"/assets/{ids[2]}/original")
+    await page.keyboard.press("ArrowLeft")
+    await expect(page.locator("#lb-img")).to_have_attribute("src", f"/assets/{ids[1]}/original")
+    await page.locator("#lb-close").focus()
+    await page.keyboard.press("ArrowLeft")  # to the draft one
+    await expect(page.get_by_test_id("lb-state")).to_have_text("draft")
+    for chord in ("Control+a", "Meta+a", "Control+x", "Alt+x"):
+        await page.keyboard.press(chord)
+    await page.wait_for_timeout(500)  # a PATCH the keys had sent would have landed by now
+    await expect(page.get_by_test_id("lb-state")).to_have_text("draft")
+    assert (await asset(studio, str(ids[0]))).json()["state"] == "draft"
+    await page.keyboard.press("ArrowRight")
+    await page.get_by_role("button", name="Copy").click()
+    await expect(public_url).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(lightbox).to_be_hidden()
+    link = await public_url.input_value()
 
     await open_gallery(page, project_id, "?state=approved")
     await expect(tiles).to_have_count(1)
     await open_gallery(page, project_id, "?visibility=public")
     await expect(tiles).to_have_count(1)
+    await tiles.first.click()
+    await page.get_by_role("button", name="Make private").click()
+    await expect(page.get_by_role("button", name="Make public")).to_be_visible()
+    async with httpx.AsyncClient() as anonymous:
+        assert (await anonymous.get(link)).status_code == 404  # at once, not after a cache's lifetime
+    await page.keyboard.press("Escape")
     await open_gallery(page, project_id, "?state=draft")
     await expect(tiles).to_have_count(1)
     await tiles.first.click()
@@ -177,7 +209,7 @@ async def test_pick_a_winner_on_the_task_page(studio: Studio, token: str) -> Non
     await expect(pick).to_have_count(3, timeout=60_000)
     await expect(page.locator(".variation-card img")).to_have_count(3)
     await expect(page.locator(".final-prompt")).to_contain_text(f"a teapot, three takes {token}")
-    await expect(page.locator(".facts")).to_contain_text("gemini-3-pro-image-preview")
+    await expect(page.get_by_test_id("model-version")).to_have_text("gemini-3-pro-image-preview")
     await expect(page.locator(".facts")).to_contain_text("total_token_count")
 
     await expect(page.locator("#cmp-side-a")).to_be_visible()

@@ -1,8 +1,12 @@
 """Browser-test helpers: Debian's Chromium driven by Playwright (never `playwright install`),
-signing in through the page like a person, and screenshots for docs/screenshots/."""
+signing in through the page like a person, and screenshots (for docs/screenshots/ with
+STUDIO_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -73,10 +77,23 @@ async def sign_in(context: BrowserContext, api_key: str) -> Page:
     return page
 
 
-async def screenshot(page: Page, name: str, full_page: bool = True) -> None:
-    """Save the page as docs/screenshots/<name>.png (committed, shown in the README)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+def screenshot_dir() -> Path:
+    """docs/screenshots/ (committed, shown in the README) when STUDIO_UPDATE_SCREENSHOTS=1;
+    otherwise a directory of the running test under the system's temporary directory, so that a
+    plain test run leaves the tracked PNGs alone."""
+    if os.environ.get("STUDIO_UPDATE_SCREENSHOTS") == "1":
+        return SCREENSHOTS
+    test = os.environ.get("PYTEST_CURRENT_TEST", "outside-pytest").split(" ")[0]
+    return Path(tempfile.gettempdir()) / "studio-screenshots" / re.sub(r"[^A-Za-z0-9_.-]+", "_", test)
+
+
+async def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
+    """Save the page as <screenshot_dir()>/<name>.png; returns the file's path."""
+    directory = screenshot_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=full_page)
+    return path
 
 
 class Studio:

@@ -1,7 +1,9 @@
-"""An asset's original (for the lightbox and download) and its lineage as thumbnails."""
+"""An asset's original (for the lightbox), its download (saved as a file, named after its task),
+and its lineage as thumbnails."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from fastapi import APIRouter, Request
@@ -9,6 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.deps import ResourcesDep, SessionDep
 from db.assets import get_owned_asset, lineage
+from db.models import RenderedAsset
+from db.tasks import get_owned_task
+from kernel.object_keys import MIME_EXTENSION
 from web.asset_cards import AssetCard, asset_card
 from web.page_errors import asset_page_or_404
 from web.session import SignedInDep
@@ -22,6 +27,27 @@ async def original(asset_id: uuid.UUID, session: SessionDep, resources: Resource
     """A redirect to the original image's presigned S3 URL (the bytes never pass through here)."""
     asset = await asset_page_or_404(session, signed.user, asset_id)
     url = await resources.store.presigned_get_url(asset.file_key, resources.settings.presign_ttl_s)
+    return RedirectResponse(url, status_code=307)
+
+
+def download_name(asset: RenderedAsset, task_name: str | None) -> str:
+    """`<task name>-v<variation>.<ext>` (the name slugged: ASCII letters, digits, dashes, at most
+    40), or `upload-<first 8 of the id>.<ext>` for an upload; safe inside a quoted header value."""
+    ext = MIME_EXTENSION.get(asset.content_type, "bin")
+    if task_name is None or asset.variation_index is None:
+        return f"upload-{asset.id.hex[:8]}.{ext}"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", task_name).strip("-").lower()[:40] or "image"
+    return f"{slug}-v{asset.variation_index}.{ext}"
+
+
+@router.get("/assets/{asset_id}/download")
+async def download(asset_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, signed: SignedInDep) -> Response:
+    """A redirect to a presigned S3 URL that answers the original as an attachment named by
+    download_name (the browser saves it). Another user's or an unknown asset: the HTML 404."""
+    asset = await asset_page_or_404(session, signed.user, asset_id)
+    task = await get_owned_task(session, signed.user.id, asset.task_id) if asset.task_id else None
+    name = download_name(asset, task.name if task is not None else None)
+    url = await resources.store.presigned_get_url(asset.file_key, resources.settings.presign_ttl_s, download_name=name)
     return RedirectResponse(url, status_code=307)
 
 

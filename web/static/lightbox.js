@@ -22,7 +22,7 @@
     $("lb-state").textContent = tile.dataset.state;
     $("lb-visibility").textContent = tile.dataset.visibility;
     $("lb-size").textContent = tile.dataset.size + " px · " + tile.dataset.type;
-    $("lb-download").href = "/assets/" + id + "/original";
+    $("lb-download").href = "/assets/" + id + "/download";
     $("lb-remix").href = "/projects/" + project + "/create?remix=" + id;
     $("lb-remix").hidden = !tile.dataset.task;
     $("lb-reference").href = "/projects/" + project + "/create?ref=" + id;
@@ -113,11 +113,21 @@
     if (tile) { e.preventDefault(); fill(tile); }
   });
   box.addEventListener("click", function (e) { if (e.target === box) close(); });
+  // A field the user types in keeps its keys (a read-only one, like the public link after Copy
+  // selected it, does not); Escape always closes; shortcuts with a modifier (Ctrl/Cmd+A select
+  // all, Ctrl+X cut, Alt+arrows history) belong to the browser.
+  function typing(target) {
+    if (!target || !target.matches) return false;
+    if (target.isContentEditable) return true;
+    return target.matches("textarea, select, input") && !target.readOnly && !target.disabled;
+  }
+
   document.addEventListener("keydown", function (e) {
     if (box.hidden || !current) return;
-    if (e.target.matches && e.target.matches("input, textarea, select")) return;
-    if (e.key === "Escape") { e.preventDefault(); close(); }
-    else if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
+    if (e.key === "Escape") { e.preventDefault(); close(); return; }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (typing(e.target)) return;
+    if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
     else if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
     else if (e.key === "a") { e.preventDefault(); patch({ state: "approved" }); }
     else if (e.key === "x") { e.preventDefault(); patch({ state: "archived" }); }
