@@ -39,6 +39,7 @@ from db.error_kinds import classify_db_error
 from db.models import Project, Task
 from db.session import SessionFactory
 from db.tasks import get_task, insert_task_for
+from kernel.batch_payloads import INLINE_REQUEST_LIMIT_BYTES, inline_request_bytes
 from kernel.contract import RENDER_TASK_WORKFLOW, REVIEW_UPDATE, task_id_for_idempotency_key, workflow_id_for
 from kernel.payloads import (
     ReferenceImage,
@@ -194,7 +195,7 @@ async def _references(session: AsyncSession, project: Project, body: TaskCreate)
     if missing:
         raise InvalidInput(f"reference assets not found in this project: {', '.join(missing)}")
     return [
-        ReferenceImage(asset_id=str(a), key=found[a].file_key, mime=found[a].content_type)
+        ReferenceImage(asset_id=str(a), key=found[a].file_key, mime=found[a].content_type, byte_size=found[a].byte_size)
         for a in body.reference_asset_ids
     ]
 
@@ -335,6 +336,14 @@ async def _new_task_input(
         except UnsafeWebhookUrl as exc:
             raise InvalidInput(str(exc)) from exc
     references = await _references(session, project, body)
+    if body.mode == "batch":
+        size = inline_request_bytes(body.prompt, [r.byte_size for r in references])
+        if size > INLINE_REQUEST_LIMIT_BYTES:
+            raise InvalidInput(
+                f"batch mode sends reference images inline, and Google takes at most "
+                f"{INLINE_REQUEST_LIMIT_BYTES / 2**20:g} MB of them per job; these come to {size / 2**20:.1f} MB "
+                "(base64): use standard mode or smaller reference images"
+            )
     inp = _workflow_input(task_id, project, body, settings, idempotency_key, references)
     if retry_of is not None:
         inp.retry_of_task_id = str(retry_of.task_id)

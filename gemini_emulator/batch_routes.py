@@ -74,9 +74,17 @@ def _items(model: str, body: object) -> tuple[str, list[BatchItem]]:
     return display_name, items
 
 
+# Google refuses a batch job whose inline requests pass 20 MiB (400 INVALID_ARGUMENT with this
+# message; the Batch API docs: inline requests "under 20MB").
+INLINE_REQUEST_LIMIT_BYTES = 20 * 1024 * 1024
+
+
 async def create_batch(request: Request, model: str, body: object, key: str) -> Response:
     """POST models/{model}:batchGenerateContent for a known `model` and key fingerprint `key`."""
     config: EmulatorConfig = request.app.state.config
+    if int(request.headers.get("content-length") or 0) > INLINE_REQUEST_LIMIT_BYTES:
+        error = invalid_argument(f"Request payload size exceeds the limit: {INLINE_REQUEST_LIMIT_BYTES} bytes.")
+        return _json(error.body(), error.code)
     try:
         display_name, items = await asyncio.to_thread(_items, model, body)
     except GeminiError as error:

@@ -16,6 +16,19 @@ from kernel.payloads import GeneratedImage, PromptPlan, ReferenceImage, TaskErro
 # repeats a job's output in the Operation's metadata and response (~56 MB of text per 4K PNG,
 # docs/decisions.md "Batch mode fixes").
 ANSWER_BYTES_PER_PIXEL = 1.2 * 4 / 3 * 2
+# Google's limit on a batch job's inline requests, together (the Batch API docs: "inline
+# requests ... under 20MB"; the API answers 400 "Request payload size exceeds the limit:
+# 20971520 bytes"). Reference images go base64 inside them.
+INLINE_REQUEST_LIMIT_BYTES = 20 * 1024 * 1024
+# A request's JSON around its prompt and images (role, config, metadata key), bytes.
+REQUEST_OVERHEAD_BYTES = 1024
+
+
+def inline_request_bytes(prompt: str, reference_sizes: list[int | None]) -> int:
+    """Estimated size of one item's request in a job's inline requests (bytes): the prompt, each
+    reference image base64 (a reference of unknown size counts as 0), and REQUEST_OVERHEAD_BYTES."""
+    images = sum(size or 0 for size in reference_sizes)
+    return len(prompt.encode()) + (images * 4 + 2) // 3 + REQUEST_OVERHEAD_BYTES
 
 
 class BatchSettings(BaseModel):
@@ -54,6 +67,11 @@ class BatchItem(BaseModel):
         size's pixels at ANSWER_BYTES_PER_PIXEL (1K when a plan recorded before did not say)."""
         pixels = (self.plan.model_width or 1024) * (self.plan.model_height or 1024)
         return int(pixels * ANSWER_BYTES_PER_PIXEL)
+
+    @property
+    def request_bytes(self) -> int:
+        """Estimated size of this item's request in the job's inline requests (bytes)."""
+        return inline_request_bytes(self.plan.prompt, [r.byte_size for r in self.references])
 
 
 class EnqueueBatchInput(BaseModel):

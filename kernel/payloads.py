@@ -50,6 +50,9 @@ class ReferenceImage(BaseModel):
     asset_id: str
     key: str
     mime: str
+    # Its size in bytes (None in plans recorded before it was kept): batch mode sends references
+    # inline, within Google's limit on a job's request.
+    byte_size: int | None = None
 
 
 class ReviewSettings(BaseModel):

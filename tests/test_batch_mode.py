@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment
 
@@ -290,6 +293,58 @@ async def test_a_job_that_expires_or_fails_fails_its_tasks_with_its_code(
     assert task["error"]["code"] == code
     assert [v["error"]["code"] for v in task["variations"]] == [code, code]
     assert emulator.calls(token) == []  # nothing billed
+
+
+async def _reference_of(client: httpx.AsyncClient, project_id: str, side_px: int) -> tuple[str, int]:
+    """Upload a noise PNG of `side_px` x `side_px` (incompressible: ~3 bytes per pixel); its
+    asset id and size in bytes."""
+    noise = Image.frombytes("RGB", (side_px, side_px), os.urandom(side_px * side_px * 3))
+    out = io.BytesIO()
+    noise.save(out, format="PNG", compress_level=0)
+    data = out.getvalue()
+    body = {"filename": "ref", "content_type": "image/png", "byte_size": len(data)}
+    started = (await client.post(f"/api/v1/projects/{project_id}/uploads", json=body)).json()
+    async with httpx.AsyncClient() as s3:
+        assert (await s3.put(started["put_url"], content=data, headers=started["put_headers"])).status_code == 200
+    completed = await client.post(f"/api/v1/uploads/{started['id']}/complete")
+    assert completed.status_code == 201, completed.text
+    return completed.json()["id"], len(data)
+
+
+async def test_references_past_googles_inline_limit_are_refused_or_split_across_jobs(
+    client: httpx.AsyncClient, emulator: EmulatorServer, batch_worker: WorkerRunner, token: str
+) -> None:
+    """Google takes at most 20 MiB of inline requests per batch job, references base64 inside.
+    One task whose references alone pass it is refused (422, before any model call); two tasks
+    that pass it together go out as two jobs (one job would be refused as a whole)."""
+    project_id = await create_project(client)
+    big, big_size = await _reference_of(client, project_id, 2300)  # ~15.9 MB: ~21 MB in base64
+    too_big = await client.post(
+        f"/api/v1/projects/{project_id}/tasks",
+        json={"name": "t", "prompt": f"too big {token}", "mode": "batch", "reference_asset_ids": [big]},
+    )
+    assert big_size * 4 / 3 > 20 * 2**20
+    assert too_big.status_code == 422, too_big.text
+    assert "20 MB" in too_big.json()["error"]["message"]
+
+    half, _ = await _reference_of(client, project_id, 1700)  # ~8.7 MB: ~11.6 MB in base64
+    await batch_worker.stop()
+    await batch_worker.start(batch_gather_s=3.0)
+    emulator.batch_script(token, turnaround_s=1.0)
+    try:
+        created = [
+            await create_task(
+                client, project_id, prompt=f"variant {i} {token}", mode="batch", reference_asset_ids=[half]
+            )
+            for i in range(2)
+        ]
+        tasks = [await wait_for_task(client, c["id"], timeout_s=90) for c in created]
+    finally:
+        await batch_worker.stop()
+        await batch_worker.start()
+
+    assert [t["status"] for t in tasks] == ["succeeded", "succeeded"], tasks
+    assert sorted(len(job.items) for job in _jobs_of(emulator, token)) == [1, 1]
 
 
 async def test_the_retry_of_a_failed_batch_task_is_a_batch_task_at_the_batch_price(

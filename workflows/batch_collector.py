@@ -24,6 +24,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from kernel.batch_payloads import (
+        INLINE_REQUEST_LIMIT_BYTES,
         AddBatchItems,
         BatchItem,
         BatchJobInput,
@@ -43,29 +44,34 @@ def take_job(
     pending: list[BatchItem], max_items: int, max_bytes: int | None = None
 ) -> tuple[list[BatchItem], list[BatchItem]]:
     """(the next job's items, the rest): whole tasks in arrival order up to `max_items` items
-    and (when given) `max_bytes` of estimated answers (`BatchItem.answer_bytes`); a first task
-    over either is split, and a job always takes at least one item."""
+    and, when `max_bytes` is given, up to `max_bytes` of estimated answers
+    (`BatchItem.answer_bytes`) and Google's INLINE_REQUEST_LIMIT_BYTES of requests; a first task
+    over a bound is split, and a job always takes at least one item."""
     tasks: dict[str, list[BatchItem]] = {}
     for item in pending:
         tasks.setdefault(item.task_workflow_id, []).append(item)
-    limit = max_bytes if max_bytes is not None else float("inf")
     job: list[BatchItem] = []
     for items in tasks.values():
-        fits = len(job) + len(items) <= max_items and _bytes(job) + _bytes(items) <= limit
-        if job and not fits:
+        if job and not _fits(job + items, max_items, max_bytes):
             break
         job.extend(items)
     taken: list[BatchItem] = []
-    for item in job[:max_items]:
-        if taken and _bytes(taken) + item.answer_bytes > limit:
+    for item in job:
+        if taken and not _fits([*taken, item], max_items, max_bytes):
             break
         taken.append(item)
     taken_keys = {item.key for item in taken}
     return taken, [item for item in pending if item.key not in taken_keys]
 
 
-def _bytes(items: list[BatchItem]) -> int:
-    return sum(item.answer_bytes for item in items)
+def _fits(items: list[BatchItem], max_items: int, max_bytes: int | None) -> bool:
+    if len(items) > max_items:
+        return False
+    if max_bytes is None:
+        return True
+    answers = sum(item.answer_bytes for item in items)
+    requests = sum(item.request_bytes for item in items)
+    return answers <= max_bytes and requests <= INLINE_REQUEST_LIMIT_BYTES
 
 
 @workflow.defn(name=BATCH_COLLECTOR_WORKFLOW)
@@ -81,8 +87,9 @@ class BatchCollectorWorkflow:
         self._max_bytes: int | None = None
 
     def _full(self) -> bool:
-        full_by_bytes = self._max_bytes is not None and _bytes(self._pending) >= self._max_bytes
-        return len(self._pending) >= self._max_items or full_by_bytes
+        return len(self._pending) >= self._max_items or (
+            self._max_bytes is not None and not _fits(self._pending, len(self._pending), self._max_bytes)
+        )
 
     @workflow.signal(name=ADD_BATCH_ITEMS_SIGNAL)
     def add_items(self, add: AddBatchItems) -> None:
@@ -137,8 +144,8 @@ class BatchCollectorWorkflow:
             if not self._pending:
                 continue
             settings = self._settings or inp.settings
-            # Jobs bounded by their answers' size too (patch: collectors running before it
-            # keep splitting by count alone).
+            # Jobs bounded by their answers' and requests' sizes too (patch: collectors running
+            # before it keep splitting by count alone).
             self._max_bytes = settings.max_output_bytes if workflow.patched(PATCH_OUTPUT_BYTES) else None
             if settings.gather_s > 0:
                 self._max_items = settings.max_items
