@@ -11,8 +11,11 @@ with another application) takes 20 % off the rate, at most once per `DECREASE_CO
 `RECOVERY_INTERVAL_S` without a 429 adds a tenth of the configured rate back, up to it. A
 per-day quota 429 pauses the queue (rate 0: nothing is dispatched, nothing is retried, tasks wait
 in Temporal) until Google's daily reset at midnight Pacific time, then the configured rate is
-restored. Every worker runs the same loop; their adjustments are idempotent clamps of one shared
-value, so several workers agree without coordination.
+restored. The pause lives in the queue's config (`kernel/quota_pause.py`: its reason names the
+reset), so a worker that starts or recovers during it keeps it, an operator's manual resume ends
+it for every worker, and the API refuses new standard tasks of the model meanwhile
+(`api/model_pause.py`). Every worker runs the same loop; their adjustments are idempotent clamps
+of one shared value, so several workers agree without coordination.
 
 Metrics (on the worker's Prometheus endpoint, with the SDK's own series such as
 `temporal_activity_schedule_to_start_latency` for queue wait): `render_model_pace{model}` (the
@@ -44,7 +47,9 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from clients.queue_pause import queue_paused_until
 from kernel import failure_codes
+from kernel.quota_pause import pause_reason
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +131,15 @@ class QuotaPacer:
         log.info("model queue %s paced at %.3f calls/s: %s", self.task_queue, rate_per_s, reason)
 
     async def start(self) -> None:
-        """Set the configured rate (a worker start also lifts a pause whose reset has passed)."""
+        """Set the configured rate, unless the queue is paused for the daily quota until a reset
+        still to come (another worker paused it): then keep the pause. A pause whose reset has
+        passed is lifted."""
+        until = await queue_paused_until(self.client, self.namespace, self.task_queue)
+        if until is not None:
+            self.paused_until, self.rate_per_s = until, 0.0
+            self._pace.set(0.0, {"model": self.model})
+            log.warning("model queue %s stays paused until %s (daily quota)", self.task_queue, until)
+            return
         await self._set(self.target_per_s, f"configured: {self.target_per_s * 60:g} images/min", "configured")
 
     async def rate_limited(self) -> None:
@@ -142,10 +155,11 @@ class QuotaPacer:
     async def daily_quota_exhausted(self) -> datetime:
         """Pause the queue until the daily reset; returns the reset time (UTC)."""
         reset = next_daily_reset(datetime.now(UTC))
+        # Every time, not only the first: an operator may have resumed the queue by hand since.
         if self.paused_until is None:
             log.warning("daily Gemini quota of %s exhausted: model queue paused until %s", self.model, reset)
-            await self._set(0.0, f"daily quota exhausted: paused until {reset.isoformat()}", "pause")
-            self.paused_until = reset
+        await self._set(0.0, pause_reason(reset), "pause")
+        self.paused_until = reset
         return reset
 
     async def recover_forever(self) -> None:
@@ -161,9 +175,18 @@ class QuotaPacer:
             if datetime.now(UTC) >= self.paused_until:
                 self.paused_until = None
                 await self._set(self.target_per_s, "daily quota reset: resuming", "resume")
+            elif await queue_paused_until(self.client, self.namespace, self.task_queue) is None:
+                # resumed by hand (`temporal task-queue config set`): the operator's rate stands
+                self.paused_until, self.rate_per_s = None, self.target_per_s
+                log.warning("model queue %s was resumed by hand", self.task_queue)
             return
         quiet = time.monotonic() - self._last_limited >= RECOVERY_INTERVAL_S
         if quiet and self.rate_per_s < self.target_per_s:
+            # Another worker may have paused the queue since this one slowed it: keep its pause.
+            until = await queue_paused_until(self.client, self.namespace, self.task_queue)
+            if until is not None:
+                self.paused_until, self.rate_per_s = until, 0.0
+                return
             faster = min(self.target_per_s, self.rate_per_s + self.target_per_s * RECOVERY_STEP)
             await self._set(faster, "no 429 for a while: speeding up", "speed_up")
 

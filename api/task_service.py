@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.error_responses import Conflict, DependencyUnavailable, InvalidInput
 from api.idempotency_keys import row_for_key
 from api.limits import ImageReservation, SpendReservation, reserve_budget_or_429, reserve_daily_images_or_429
+from api.model_pause import refuse_if_model_paused
 from api.schemas import TaskCreate
 from clients.settings import Settings
 from db.assets import assets_in_project
@@ -261,8 +262,10 @@ async def prepare_task(
 async def start_pending(client: Client, settings: Settings, owner_id: uuid.UUID, pending: Pending) -> bool:
     """Start the pending task's workflow; False when it already exists (a concurrent request
     with the same key started it and counted its images: this reservation is given back).
-    Raises DependencyUnavailable (503), after giving the reservation back."""
+    Raises DependencyUnavailable (503), or TooManyRequests (429 `quota_exhausted`: the model's
+    daily quota is used up, `api/model_pause.py`), after giving the reservation back."""
     try:
+        await refuse_if_model_paused(client, settings, pending.inp.params.model, pending.inp.params.mode)
         started = await _start(client, settings, pending.inp, owner_id)
     except BaseException:
         await pending.reservation.release()

@@ -21,13 +21,14 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, UpdateTaskQueueConfigRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.call_window import CallWindow
 from activities.quota_pacing import QUOTA_HEADROOM
+from api.model_pause import CACHE_S as PAUSE_CACHE_S
 from clients.settings import Settings
 from clients.temporal_client import connect
 from db.session import SessionFactory
@@ -95,6 +96,19 @@ async def _queue_rate(temporal: Client, queue: str) -> float:
 async def _rate_once(temporal: Client, request: DescribeTaskQueueRequest) -> float:
     described = await temporal.workflow_service.describe_task_queue(request, timeout=timedelta(seconds=10))
     return float(described.config.queue_rate_limit.rate_limit.requests_per_second)
+
+
+async def _set_queue_rate(temporal: Client, queue: str, rate_per_s: float, reason: str) -> None:
+    """What `temporal task-queue config set --queue-rps-limit` does."""
+    request = UpdateTaskQueueConfigRequest(
+        namespace="default",
+        identity="test-operator",
+        task_queue=queue,
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    request.update_queue_rate_limit.rate_limit.requests_per_second = rate_per_s
+    request.update_queue_rate_limit.reason = reason
+    await temporal.workflow_service.update_task_queue_config(request)
 
 
 _TRANSIENT = {RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
@@ -192,15 +206,35 @@ async def test_a_daily_quota_pauses_the_model_queue_instead_of_burning_retries(
         assert retry["code"] == "quota_exhausted"
         assert "paused until the daily quota resets" in retry["message"]
         assert await _queue_rate(temporal, f.model_queue) == 0.0
-        later = await create_task(f.http, project, prompt=f"second {token}")
+        # New standard work of the model is refused until the reset, not left to time out
+        # (once the API's read of the queue's config, at most PAUSE_CACHE_S old, sees the pause).
+        await asyncio.sleep(PAUSE_CACHE_S + 0.5)
+        refused = await f.http.post(
+            f"/api/v1/projects/{project}/tasks", json={"name": "t", "prompt": f"second {token}"}
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "quota_exhausted"
+        assert "resume at" in refused.json()["error"]["message"]
+        assert int(refused.headers["retry-after"]) > 60  # the next midnight Pacific
+        # A worker (re)starting during the pause keeps it.
+        await next(p for p in f.groups[1].pacers if p.model == MODEL).start()
+        assert await _queue_rate(temporal, f.model_queue) == 0.0
         await asyncio.sleep(3)
         assert [c.outcome for c in emulator.calls(token)] == ["rate_limit"]  # one call, no retries
-        assert (await f.http.get(f"/api/v1/tasks/{later['id']}")).json()["status"] in ("queued", "running")
 
-        # The reset comes (a worker start sets the configured rate): both finish.
-        await next(p for p in f.groups[0].pacers if p.model == MODEL).start()
-        for task in (first, later):
-            assert (await wait_for_task(f.http, task["id"]))["status"] == "succeeded"
+        # The reset comes (here an operator resumes the queue by hand): the task finishes, and
+        # new tasks are taken again.
+        await _set_queue_rate(temporal, f.model_queue, 10.0, "resumed by hand")
+        assert (await wait_for_task(f.http, first["id"]))["status"] == "succeeded"
+        for _ in range(20):
+            later = await f.http.post(
+                f"/api/v1/projects/{project}/tasks", json={"name": "t", "prompt": f"second {token}"}
+            )
+            if later.status_code != 429:
+                break
+            await asyncio.sleep(0.5)  # the API reads the pause at most every PAUSE_CACHE_S
+        assert later.status_code == 202, later.text
+        assert (await wait_for_task(f.http, later.json()["id"]))["status"] == "succeeded"
 
 
 async def test_a_burst_waits_for_the_fleets_window_instead_of_meeting_a_429(sessions: SessionFactory) -> None:
