@@ -12,6 +12,7 @@ if the API dies first), so an accepted item is never lost.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -24,6 +25,7 @@ from api.schemas import DerivedStatus, TaskBatchCreate, TaskBatchItemResult, Tas
 from api.state import ApiResources
 from api.task_status import describe_task
 from api.task_view import task_public
+from db.costs import task_costs
 from db.error_kinds import classify_db_error
 from db.models import Project, User
 from kernel.payloads import TaskError
@@ -31,6 +33,8 @@ from kernel.user_text import SingleLine
 
 # Workflow starts in flight at once for one batch call (the Temporal frontend takes them in parallel).
 START_CONCURRENCY = 32
+
+log = logging.getLogger(__name__)
 
 
 class _ItemKey(BaseModel):
@@ -93,7 +97,11 @@ async def _view(resources: ApiResources, index: int, result: task_service.Create
         derived = DerivedStatus(status="queued", stage="queued")
     else:
         derived = await describe_task(resources.temporal, result.task.workflow_id, resources.terminal_statuses)
-    view = task_public(result.task, derived, resources.settings)
+    cost = None
+    if not result.created:
+        async with resources.sessions() as session:
+            cost = (await task_costs(session, [result.task.id])).get(result.task.id)
+    view = task_public(result.task, derived, resources.settings, cost)
     return TaskBatchItemResult(index=index, status=202 if result.created else 200, task=view)
 
 
@@ -107,7 +115,21 @@ async def create_batch(
     reserve each item in order (database only), start all their workflows concurrently (at most
     START_CONCURRENCY at once), then insert the rows in order. A workflow that started is never
     lost: its first activity writes its row if this request dies before the last pass."""
-    steps = [await _prepare(resources, session, user, project, i, raw) for i, raw in enumerate(batch.tasks)]
+    steps: list[TaskBatchItemResult | task_service.Created | task_service.Pending] = []
+    try:
+        for i, raw in enumerate(batch.tasks):
+            steps.append(await _prepare(resources, session, user, project, i, raw))
+    except BaseException:
+        # An outage (or a client gone) part-way: the items planned so far start nothing, so
+        # what they counted against the daily quota and the budgets is given back.
+        # (With the database gone they cannot be: they lapse with their day and month.)
+        for step in steps:
+            if isinstance(step, task_service.Pending):
+                try:
+                    await asyncio.shield(step.reservation.release())
+                except Exception:
+                    log.warning("reservation of a planned batch item not given back", exc_info=True)
+        raise
     semaphore = asyncio.Semaphore(START_CONCURRENCY)
 
     async def start(step: task_service.Pending) -> bool | AppError:

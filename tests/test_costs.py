@@ -180,6 +180,27 @@ async def test_a_budget_refuses_the_creation_that_would_pass_it(http: httpx.Asyn
     assert sorted(t["name"] for t in listed) == ["a", "c"]
 
 
+async def test_a_replayed_creation_says_what_its_task_cost(http: httpx.AsyncClient, token: str) -> None:
+    """The same Idempotency-Key and body after the task finished: 200 with the task, its cost
+    included, alone and in a batch."""
+    project_id = await create_project(http)
+    body = {"name": "again", "prompt": f"asked twice {token}", "model": FLASH}
+    url = f"/api/v1/projects/{project_id}/tasks"
+    first = await http.post(url, json=body, headers={"Idempotency-Key": f"once-{token}"})
+    assert (await wait_for_task(http, first.json()["id"]))["status"] == "succeeded"
+
+    again = await http.post(url, json=body, headers={"Idempotency-Key": f"once-{token}"})
+    batch = await http.post(f"{url}:batch", json={"tasks": [{**body, "idempotency_key": f"batch-{token}"}]})
+    assert (await wait_for_task(http, batch.json()["items"][0]["task"]["id"]))["status"] == "succeeded"
+    batch_again = await http.post(f"{url}:batch", json={"tasks": [{**body, "idempotency_key": f"batch-{token}"}]})
+
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.json()["cost"] == {"micro_usd": 39_000, "usd": "0.039000"}
+    (item,) = batch_again.json()["items"]
+    assert item["status"] == 200
+    assert item["task"]["cost"] == {"micro_usd": 39_000, "usd": "0.039000"}
+
+
 async def test_a_budget_set_during_the_day_counts_what_the_day_already_spent(
     http: httpx.AsyncClient, token: str
 ) -> None:

@@ -72,7 +72,8 @@ async def create_task(
     if not result.created:
         response.status_code = 200
         derived = await describe_task(resources.temporal, result.task.workflow_id, resources.terminal_statuses)
-        return task_public(result.task, derived, resources.settings)
+        costs = await task_costs(session, [result.task.id])
+        return task_public(result.task, derived, resources.settings, costs.get(result.task.id))
     return task_public(result.task, DerivedStatus(status="queued", stage="queued"), resources.settings)
 
 
