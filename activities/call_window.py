@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Mapping
 from datetime import timedelta
 
 from temporalio import activity
@@ -44,12 +45,19 @@ class CallWindow:
         images_per_minute: float,
         runtime: Runtime | None = None,
         window: timedelta = WINDOW,
+        by_model: Mapping[str, float] | None = None,
     ) -> None:
+        """`images_per_minute`: every model's quota, unless `by_model` names the model."""
         self._sessions = sessions
-        self.per_window = max(1, math.floor(images_per_minute))
+        self._default = images_per_minute
+        self._by_model = dict(by_model or {})
         self.window = window
         meter = (runtime or Runtime.default()).metric_meter
         self._waits = meter.create_counter("render_quota_window_waits", "model calls that waited for the window")
+
+    def per_window(self, model: str) -> int:
+        """Calls of `model` one window holds (its quota per minute, at least 1)."""
+        return max(1, math.floor(self._by_model.get(model, self._default)))
 
     async def admit(self, model: str) -> float:
         """Return once a call of `model` fits the window and is recorded in it; returns the
@@ -57,12 +65,12 @@ class CallWindow:
         waited = 0.0
         while True:
             async with self._sessions() as session, session.begin():
-                wait_s = await admit_model_call(session, model, self.per_window, self.window)
+                wait_s = await admit_model_call(session, model, self.per_window(model), self.window)
             if wait_s == 0.0:
                 return waited
             if waited == 0.0:
                 self._waits.add(1, {"model": model})
-                log.info("the %s window holds %d calls: waiting %.1f s", model, self.per_window, wait_s)
+                log.info("the %s window holds %d calls: waiting %.1f s", model, self.per_window(model), wait_s)
             waited += wait_s
             await _sleep_heartbeating(wait_s)
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # The model quota (Google's, per model and Cloud project), paced for the whole fleet through
     # each model queue's server-side dispatch rate (activities/quota_pacing.py).
     gemini_images_per_minute: float = Field(60.0, gt=0)
+    # Per-model overrides of it (Google's quotas differ by model), as JSON in the environment:
+    # GEMINI_IMAGES_PER_MINUTE_BY_MODEL='{"gemini-2.5-flash-image": 500}'. Images per minute.
+    gemini_images_per_minute_by_model: dict[str, float] = Field(default_factory=dict)
     # Model calls one worker runs at once (per model queue); the fleet's is this x workers.
     gemini_max_concurrent_calls: int = Field(16, ge=1)
     # Resident memory one worker process may use, in MB: model calls (per model queue) are capped
@@ -191,6 +194,22 @@ class Settings(BaseSettings):
                 f"({CATALOG_FILE}): set it in the environment, not only in .env"
             )
         return self
+
+    @model_validator(mode="after")
+    def _quotas_name_known_models(self) -> Settings:
+        from kernel.catalog import MODELS
+
+        unknown = sorted(set(self.gemini_images_per_minute_by_model) - set(MODELS))
+        if unknown:
+            raise ValueError(f"GEMINI_IMAGES_PER_MINUTE_BY_MODEL names unknown models {unknown}; known: {list(MODELS)}")
+        if any(rate <= 0 for rate in self.gemini_images_per_minute_by_model.values()):
+            raise ValueError("GEMINI_IMAGES_PER_MINUTE_BY_MODEL: every quota must be > 0 images per minute")
+        return self
+
+    def images_per_minute(self, model: str) -> float:
+        """`model`'s quota in images per minute: its GEMINI_IMAGES_PER_MINUTE_BY_MODEL entry, else
+        GEMINI_IMAGES_PER_MINUTE."""
+        return self.gemini_images_per_minute_by_model.get(model, self.gemini_images_per_minute)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -100,7 +100,10 @@ async def render_worker(
     try:
         async with ObjectStore.open(settings) as store:
             window = CallWindow(
-                create_session_factory(engine), settings.gemini_images_per_minute, client.service_client.config.runtime
+                create_session_factory(engine),
+                settings.gemini_images_per_minute,
+                client.service_client.config.runtime,
+                by_model=settings.gemini_images_per_minute_by_model,
             )
             gemini = GeminiActivities(build_gemini_client(settings), store, window)
             batch = BatchActivities(build_gemini_client(settings), store, settings)
@@ -131,7 +134,7 @@ async def render_worker(
             for model in MODELS:
                 pacer = QuotaPacer(
                     client, settings.temporal_namespace, model_task_queue(queue, model), model,
-                    settings.gemini_images_per_minute,
+                    settings.images_per_minute(model),
                 )  # fmt: skip
                 pacers.append(pacer)
                 model_workers.append(

@@ -34,6 +34,7 @@ from clients.temporal_client import connect
 from db.session import SessionFactory
 from gemini_emulator import EmulatorServer
 from kernel.catalog import DEFAULT_MODEL as MODEL
+from kernel.catalog import MODELS
 from kernel.contract import model_task_queue
 from studio.worker import WorkerGroup, render_worker
 from tests.helpers import client_as_new_user, create_project, create_task, serve_api, wait_for_task
@@ -52,11 +53,20 @@ class Fleet:
 
 @contextlib.asynccontextmanager
 async def fleet(
-    temporal: Client, settings: Settings, sessions: SessionFactory, images_per_minute: float
+    temporal: Client,
+    settings: Settings,
+    sessions: SessionFactory,
+    images_per_minute: float,
+    by_model: dict[str, float] | None = None,
 ) -> AsyncIterator[Fleet]:
-    """Two workers and an API on a fresh task queue paced at `images_per_minute`."""
+    """Two workers and an API on a fresh task queue paced at `images_per_minute` (per model:
+    `by_model` overrides it)."""
     paced = settings.model_copy(
-        update={"temporal_task_queue": f"paced-{uuid.uuid4().hex[:8]}", "gemini_images_per_minute": images_per_minute}
+        update={
+            "temporal_task_queue": f"paced-{uuid.uuid4().hex[:8]}",
+            "gemini_images_per_minute": images_per_minute,
+            "gemini_images_per_minute_by_model": by_model or {},
+        }
     )
     async with contextlib.AsyncExitStack() as stack:
         # Two worker processes' worth: each has its own client and SDK runtime, as processes do
@@ -235,6 +245,25 @@ async def test_a_daily_quota_pauses_the_model_queue_instead_of_burning_retries(
             await asyncio.sleep(0.5)  # the API reads the pause at most every PAUSE_CACHE_S
         assert later.status_code == 202, later.text
         assert (await wait_for_task(f.http, later.json()["id"]))["status"] == "succeeded"
+
+
+async def test_each_model_is_paced_at_its_own_quota(
+    temporal: Client, settings: Settings, sessions: SessionFactory
+) -> None:
+    """Google's quotas differ by model: GEMINI_IMAGES_PER_MINUTE_BY_MODEL paces one model at
+    120/min while the others keep GEMINI_IMAGES_PER_MINUTE (600/min)."""
+    other = next(m for m in MODELS if m != MODEL)
+    async with fleet(temporal, settings, sessions, images_per_minute=600, by_model={MODEL: 120}) as f:
+        own = await _queue_rate(temporal, f.model_queue)
+        rest = await _queue_rate(temporal, model_task_queue(f.settings.temporal_task_queue, other))
+
+    assert own == pytest.approx(2.0 * (1 - QUOTA_HEADROOM))
+    assert rest == pytest.approx(10.0 * (1 - QUOTA_HEADROOM))
+
+
+def test_a_quota_for_an_unknown_model_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="unknown models"):
+        Settings(_env_file=None, gemini_images_per_minute_by_model={"gemini-9-imaginary": 10})
 
 
 async def test_a_burst_waits_for_the_fleets_window_instead_of_meeting_a_429(sessions: SessionFactory) -> None:
