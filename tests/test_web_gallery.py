@@ -6,7 +6,9 @@ real stack."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +197,13 @@ async def test_remix_and_use_as_reference_show_in_the_lineage(studio: Studio, to
     await expect(used_in.locator(f'[data-lineage="{child_id}"]')).to_be_visible()
 
 
+async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
 async def test_pick_a_winner_on_the_task_page(studio: Studio, token: str) -> None:
     project_id = await studio.project()
     response = await studio.http.post(
@@ -212,9 +221,22 @@ async def test_pick_a_winner_on_the_task_page(studio: Studio, token: str) -> Non
     await expect(page.get_by_test_id("model-version")).to_have_text("gemini-3-pro-image-preview")
     await expect(page.locator(".facts")).to_contain_text("total_token_count")
 
+    # The compare loads originals (tens of MB at 4K): the visible pair only, each once.
+    originals: list[str] = []
+    page.on("request", lambda request: originals.append(request.url) if "/original" in request.url else None)
+    await page.reload()
     await expect(page.locator("#cmp-side-a")).to_be_visible()
+    await _until(lambda: len(originals) >= 2)
+    await page.wait_for_timeout(300)
+    assert len(originals) == 2, originals
     await page.get_by_role("radio", name="slider").check()
     await expect(page.locator("#cmp-slider")).to_be_visible()
+    await expect(page.locator("#cmp-slide-a")).to_have_js_property("complete", True)
+    await page.wait_for_function("document.getElementById('cmp-slide-b').naturalWidth > 0")
+    await page.get_by_role("radio", name="side by side").check()
+    await page.get_by_role("radio", name="slider").check()
+    await page.wait_for_timeout(300)
+    assert len(originals) == 2, originals  # the same pair: the page's image cache, no new download
     await page.locator("#cmp-range").fill("30")
     assert "70%" in (await page.locator("#cmp-slide-a").get_attribute("style") or "")
     await screenshot(page, "task-detail")
