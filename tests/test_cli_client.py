@@ -1,4 +1,4 @@
-"""`studio render`, `studio tasks`, `studio pull` run as a user would: the installed `studio`
+"""`studio render`, `studio tasks`, `studio pull`, `studio export` run as a user would: the installed `studio`
 command in a subprocess, against the session's real API, worker and S3 (over HTTP only)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 from PIL import Image
@@ -21,7 +22,7 @@ from db.session import SessionFactory
 from db.users import create_user
 from gemini_emulator import EmulatorServer
 from studio.localstack.ports import free_port
-from tests.helpers import ApiServer
+from tests.helpers import ApiServer, create_project, create_task, wait_for_task
 
 STUDIO = str(Path(sys.executable).parent / "studio")
 
@@ -206,3 +207,43 @@ async def test_the_same_idempotency_key_renders_once(
     project_id = await _project_id(user.http, "idem")
     assert len((await user.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"]) == 1
     assert len(emulator.calls(token)) == 1
+
+
+def _mp4_frames(path: Path) -> list[tuple[int, int]]:
+    """The size (pixels) of every decoded frame of the MP4 at `path`."""
+    with av.open(str(path), mode="r") as container:
+        return [(frame.width, frame.height) for frame in container.decode(container.streams.video[0])]
+
+
+async def test_export_sends_its_filter_and_format_options_and_prints_the_apis_refusal(
+    api_server: ApiServer, user: User, tmp_path: Path, token: str
+) -> None:
+    project_id = await create_project(user.http, f"reel-{token}")
+    tasks = [await create_task(user.http, project_id, prompt=f"a reel frame {i} {token}") for i in range(2)]
+    for task in tasks:
+        assert (await wait_for_task(user.http, task["id"]))["status"] == "succeeded"
+    run = await studio(
+        "export", f"reel-{token}", "--format", "mp4", "--task", tasks[0]["id"], "--state", "draft",
+        "--width", "160", "--height", "96", "--fps", "4", "--seconds-per-image", "0.5", "--out", "reel.mp4",
+        key=user.key, api_url=api_server.base_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    frames = await asyncio.to_thread(_mp4_frames, tmp_path / "reel.mp4")
+    assert frames == [(160, 96)] * 2  # one image (the --task filter), 0.5 s at 4 fps
+    [listed] = (await user.http.get(f"/api/v1/projects/{project_id}/exports")).json()["items"]
+    assert listed["options"]["width"] == 160 and listed["options"]["fps"] == 4 and listed["asset_count"] == 1
+
+    odd = await studio(
+        "export", f"reel-{token}", "--format", "mp4", "--width", "161", "--out", "odd.mp4",
+        key=user.key, api_url=api_server.base_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert odd.code == 1
+    assert "invalid_request" in odd.stderr and "width" in odd.stderr and "multiple of 2" in odd.stderr
+    assert "Traceback" not in odd.stderr and not (tmp_path / "odd.mp4").exists()
+    assert len((await user.http.get(f"/api/v1/projects/{project_id}/exports")).json()["items"]) == 1
+
+    stray = await studio(
+        "export", f"reel-{token}", "--format", "zip", "--fps", "4", "--out", "x.zip",
+        key=user.key, api_url=api_server.base_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert stray.code == 2 and "--fps" in stray.stderr

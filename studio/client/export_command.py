@@ -1,5 +1,7 @@
 """`studio export PROJECT --format zip --out FILE`: start an export of a project's assets over
-the API, show its progress, download the file and check its SHA-256.
+the API, show its progress, download the file and check its SHA-256. Every filter and option of
+POST /projects/{id}/exports is a flag (`--state`, `--created-after`, `--width`, `--fps`, ...),
+sent as given: the API validates them.
 
 Exit codes as the other client commands: 0 done; 1 the API refused (its error code and message
 are printed) or could not be reached; 2 bad usage; 3 the export ended without a file.
@@ -51,23 +53,79 @@ def follow_export(api: ExportApi, export: dict[str, Any]) -> dict[str, Any]:
     return export
 
 
+# Which format reads which option (kernel.exports.ExportOptions; the API ignores the others).
+FORMAT_OPTIONS = {
+    "contact_sheet": {"columns", "thumb_px"},
+    "mp4": {"width", "height", "fps", "seconds_per_image", "crossfade_s"},
+}
+
+
 def export(
     project: Annotated[str, typer.Argument(help="project name or id")],
     out_file: Annotated[Path, typer.Option("--out", help="file to write")],
     fmt: Annotated[Literal["zip", "contact_sheet", "mp4"], typer.Option("--format", help="what to make")] = "zip",
     state: Annotated[str | None, typer.Option(help="only assets in this state (draft, approved, archived)")] = None,
     task: Annotated[str | None, typer.Option(help="only this task's assets (its id)")] = None,
+    asset_type: Annotated[str | None, typer.Option(help="only assets of this type, e.g. upload")] = None,
+    visibility: Annotated[str | None, typer.Option(help="only private or only public assets")] = None,
+    created_after: Annotated[
+        str | None, typer.Option(help="only assets created at or after this ISO 8601 date-time (UTC without offset)")
+    ] = None,
+    created_before: Annotated[
+        str | None, typer.Option(help="only assets created before this ISO 8601 date-time (UTC without offset)")
+    ] = None,
     asset: Annotated[list[str] | None, typer.Option(help="these assets, in this order (repeatable)")] = None,
+    columns: Annotated[
+        int | None, typer.Option(help="contact sheet: columns of the grid, 1-20 (default: square root of the count)")
+    ] = None,
+    thumb_px: Annotated[
+        int | None, typer.Option(help="contact sheet: long side of each cell's image, 64-512 pixels (default 256)")
+    ] = None,
+    width: Annotated[int | None, typer.Option(help="mp4: frame width, even, 64-3840 pixels (default 1280)")] = None,
+    height: Annotated[int | None, typer.Option(help="mp4: frame height, even, 64-2160 pixels (default 720)")] = None,
+    fps: Annotated[int | None, typer.Option(help="mp4: frames per second, 1-60 (default 24)")] = None,
+    seconds_per_image: Annotated[
+        float | None, typer.Option(help="mp4: how long each image is shown, up to 30 seconds (default 2)")
+    ] = None,
+    crossfade: Annotated[
+        float | None,
+        typer.Option(help="mp4: seconds of each crossfade, shorter than --seconds-per-image (default 0: cuts)"),
+    ] = None,
 ) -> None:
-    """Export a project's assets (all, or those matching --state/--task, or the --asset ids) as a
-    ZIP with manifests, a contact sheet PNG or an MP4 slideshow, and download it to --out."""
-    if asset and (state or task):
-        raise typer.BadParameter("give --asset ids or --state/--task, not both")
+    """Export a project's assets (all, or those matching the filters, or the --asset ids) as a
+    ZIP with manifests, a contact sheet PNG or an MP4 slideshow, and download it to --out. The
+    API checks every value: a bad one is its error (code and message), exit 1."""
+    filters = {
+        "state": state,
+        "task_id": task,
+        "asset_type": asset_type,
+        "visibility": visibility,
+        "created_after": created_after,
+        "created_before": created_before,
+    }
+    chosen_filter = {k: v for k, v in filters.items() if v is not None}
+    if asset and chosen_filter:
+        raise typer.BadParameter("give --asset ids or filters (--state, --task, ...), not both")
+    options = {
+        "columns": columns,
+        "thumb_px": thumb_px,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "seconds_per_image": seconds_per_image,
+        "crossfade_s": crossfade,
+    }
+    chosen_options = {k: v for k, v in options.items() if v is not None}
+    if stray := sorted(set(chosen_options) - FORMAT_OPTIONS.get(fmt, set())):
+        flags = ", ".join("--" + ("crossfade" if k == "crossfade_s" else k.replace("_", "-")) for k in stray)
+        raise typer.BadParameter(f"{flags} do not apply to --format {fmt}")
     body: dict[str, Any] = {"format": fmt}
     if asset:
         body["asset_ids"] = asset
-    elif state or task:
-        body["filter"] = {k: v for k, v in (("state", state), ("task_id", task)) if v}
+    elif chosen_filter:
+        body["filter"] = chosen_filter
+    if chosen_options:
+        body["options"] = chosen_options
     try:
         config = ClientConfig.from_env()
     except MissingKey as exc:
