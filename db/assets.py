@@ -140,24 +140,70 @@ async def link_parents(session: AsyncSession, asset_id: uuid.UUID, parent_ids: l
 LINEAGE_DEPTH = 50
 
 
+@dataclass(frozen=True)
+class LineageSide:
+    """One direction of an asset's lineage: the nearest `nearest` as (id, depth) pairs (depth 1
+    = direct; by depth, then id) and `total`, how many there are in all (within 50 levels)."""
+
+    nearest: list[tuple[uuid.UUID, int]]
+    total: int
+
+
+async def _lineage_walk(
+    session: AsyncSession, asset_id: uuid.UUID, start_col: str, next_col: str, limit: int | None
+) -> LineageSide:
+    """A recursive CTE over `asset_parents` from `asset_id`, following `start_col` -> `next_col`
+    (at most LINEAGE_DEPTH levels); the first `limit` (all when None) and the total count."""
+    edges = AssetParent.__table__
+    base = select(edges.c[next_col].label("id"), literal(1).label("depth")).where(edges.c[start_col] == asset_id)
+    tree = base.cte(recursive=True)
+    step = select(edges.c[next_col], tree.c.depth + 1).where(
+        edges.c[start_col] == tree.c.id, tree.c.depth < LINEAGE_DEPTH
+    )
+    tree = tree.union(step)
+    depth = func.min(tree.c.depth)
+    stmt = (
+        select(tree.c.id, depth, func.count().over().label("total"))
+        .group_by(tree.c.id)
+        .order_by(depth, tree.c.id)
+        .limit(limit)
+    )
+    rows = (await session.execute(stmt)).all()
+    return LineageSide([(row[0], int(row[1])) for row in rows], int(rows[0][2]) if rows else 0)
+
+
 async def lineage(
     session: AsyncSession, asset_id: uuid.UUID
 ) -> tuple[list[tuple[uuid.UUID, int]], list[tuple[uuid.UUID, int]]]:
     """(ancestors, descendants) of an asset as (id, depth) pairs, depth 1 = direct, nearest
     first; recursive CTEs over `asset_parents`, at most 50 levels."""
+    ancestors = await _lineage_walk(session, asset_id, "asset_id", "parent_asset_id", None)
+    descendants = await _lineage_walk(session, asset_id, "parent_asset_id", "asset_id", None)
+    return ancestors.nearest, descendants.nearest
 
-    async def walk(start_col: str, next_col: str) -> list[tuple[uuid.UUID, int]]:
-        edges = AssetParent.__table__
-        base = select(edges.c[next_col].label("id"), literal(1).label("depth")).where(edges.c[start_col] == asset_id)
-        tree = base.cte(recursive=True)
-        step = select(edges.c[next_col], tree.c.depth + 1).where(
-            edges.c[start_col] == tree.c.id, tree.c.depth < LINEAGE_DEPTH
-        )
-        tree = tree.union(step)
-        stmt = select(tree.c.id, func.min(tree.c.depth)).group_by(tree.c.id).order_by(func.min(tree.c.depth), tree.c.id)
-        return [(row[0], int(row[1])) for row in (await session.execute(stmt)).all()]
 
-    return await walk("asset_id", "parent_asset_id"), await walk("parent_asset_id", "asset_id")
+async def nearest_lineage(session: AsyncSession, asset_id: uuid.UUID, limit: int) -> tuple[LineageSide, LineageSide]:
+    """(ancestors, descendants) of an asset, each its `limit` nearest with the total count (the
+    lightbox shows a bounded row however popular a reference is)."""
+    ancestors = await _lineage_walk(session, asset_id, "asset_id", "parent_asset_id", limit)
+    descendants = await _lineage_walk(session, asset_id, "parent_asset_id", "asset_id", limit)
+    return ancestors, descendants
+
+
+async def get_owned_assets(
+    session: AsyncSession, owner_id: uuid.UUID, asset_ids: list[uuid.UUID]
+) -> list[RenderedAsset]:
+    """The given assets whose project belongs to `owner_id`, in the order of `asset_ids` (one
+    query; others are simply absent)."""
+    if not asset_ids:
+        return []
+    stmt = (
+        select(RenderedAsset)
+        .join(Project, Project.id == RenderedAsset.project_id)
+        .where(RenderedAsset.id.in_(asset_ids), Project.owner_id == owner_id)
+    )
+    found = {a.id: a for a in (await session.execute(stmt)).scalars()}
+    return [found[i] for i in asset_ids if i in found]
 
 
 async def assets_in_project(

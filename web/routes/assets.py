@@ -10,16 +10,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import ResourcesDep, SessionDep
-from db.assets import get_owned_asset, lineage
+from db.assets import LineageSide, get_owned_assets, nearest_lineage
 from db.models import RenderedAsset
 from db.tasks import get_owned_task
 from kernel.object_keys import MIME_EXTENSION
-from web.asset_cards import AssetCard, asset_card
+from web.asset_cards import AssetCard, asset_cards
 from web.page_errors import asset_page_or_404
 from web.session import SignedInDep
 from web.templating import render
 
 router = APIRouter()
+
+# Thumbnails shown per side of the lineage (the nearest: direct ones first); a popular reference
+# can have hundreds of descendants, and each shown one is a row read and a presigned URL.
+LINEAGE_SHOWN = 24
 
 
 @router.get("/assets/{asset_id}/original")
@@ -55,18 +59,24 @@ async def download(asset_id: uuid.UUID, session: SessionDep, resources: Resource
 async def lineage_fragment(
     asset_id: uuid.UUID, request: Request, session: SessionDep, resources: ResourcesDep, signed: SignedInDep
 ) -> Response:
-    """Ancestors (the references it was made from) and descendants, as thumbnails (a fragment)."""
+    """Ancestors (the references it was made from) and descendants as thumbnails (a fragment):
+    the LINEAGE_SHOWN nearest of each, and how many more there are. Another user's or an
+    unknown asset: the HTML 404."""
     await asset_page_or_404(session, signed.user, asset_id)
-    ancestors, descendants = await lineage(session, asset_id)
+    ancestors, descendants = await nearest_lineage(session, asset_id, LINEAGE_SHOWN)
 
-    async def cards(pairs: list[tuple[uuid.UUID, int]]) -> list[AssetCard]:
-        found = [await get_owned_asset(session, signed.user.id, i) for i, _ in pairs]
-        return [await asset_card(a, resources) for a in found if a is not None]
+    async def cards(side: LineageSide) -> tuple[list[AssetCard], int]:
+        found = await get_owned_assets(session, signed.user.id, [i for i, _ in side.nearest])
+        return await asset_cards(found, resources), side.total - len(side.nearest)
 
+    ancestor_cards, more_ancestors = await cards(ancestors)
+    descendant_cards, more_descendants = await cards(descendants)
     return render(
         request,
         "partials/lineage.html",
         signed,
-        ancestors=await cards(ancestors),
-        descendants=await cards(descendants),
+        ancestors=ancestor_cards,
+        more_ancestors=more_ancestors,
+        descendants=descendant_cards,
+        more_descendants=more_descendants,
     )
