@@ -30,7 +30,7 @@ from activities.cpu_pool import run_cpu
 from activities.gemini_outcome import DeliveredImage, classify_api_error, classify_transport_error, delivered_image
 from activities.heartbeat import with_heartbeats
 from activities.image_check import InvalidImageError, VerifiedImage, verify_image
-from activities.metrics import count
+from activities.metrics import count, model_call_in_flight, record_queue_wait
 from activities.storage_backoff import store_with_retries
 from clients.object_store import ObjectStore, StoredObject
 from clients.settings import Settings
@@ -123,12 +123,16 @@ def _count_failure(model: str, err: ApplicationError) -> None:
 class GeminiActivities:
     """Activities that call the model; constructed once per worker with its clients."""
 
-    def __init__(self, client: genai.Client, store: ObjectStore, window: CallWindow | None = None) -> None:
+    def __init__(
+        self, client: genai.Client, store: ObjectStore, window: CallWindow | None = None, *, project_label: bool = True
+    ) -> None:
         """`window`: the fleet's sliding minute of model calls, asked for a place before each
-        call (None: calls are paced by their task queue alone)."""
+        call (None: calls are paced by their task queue alone). `project_label`: whether
+        `render_queue_wait_seconds` carries the project id (`METRICS_PROJECT_LABEL`)."""
         self._client = client
         self._store = store
         self._window = window
+        self._project_label = project_label
 
     async def _call_model(self, inp: GenerateImageInput) -> types.GenerateContentResponse:
         plan = inp.plan
@@ -145,11 +149,12 @@ class GeminiActivities:
             await self._window.admit(plan.model)
         count("render_model_calls", model=plan.model)
         try:
-            return await with_heartbeats(
-                self._client.aio.models.generate_content(
-                    model=plan.model, contents=types.Content(role="user", parts=contents), config=config
+            with model_call_in_flight(plan.model):
+                return await with_heartbeats(
+                    self._client.aio.models.generate_content(
+                        model=plan.model, contents=types.Content(role="user", parts=contents), config=config
+                    )
                 )
-            )
         # `from None`: the message already carries the SDK error, and a chained one (with its
         # stack) can push the failure past the server's size limit for pending-activity details.
         except errors.APIError as exc:
@@ -239,6 +244,7 @@ class GeminiActivities:
         Raises ApplicationError typed per `kernel.failure_codes` (ContentBlocked, RateLimited with
         `next_retry_delay`, ModelUnavailable, NoImage, InvalidImage, ...).
         """
+        record_queue_wait(inp.plan.model, inp.project_id if self._project_label else None)
         key = staging_key(inp.project_id, inp.task_id, inp.variation_index)
         existing = await self._existing(key)
         if existing is not None:

@@ -33,6 +33,7 @@ BLOCK_FINISH_REASONS = frozenset(
 )
 RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)s\s*$")
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 @dataclass(frozen=True)
@@ -68,26 +69,54 @@ def retry_delay_s(exc: errors.APIError) -> float | None:
     return None
 
 
-def is_daily_quota(exc: errors.APIError) -> bool:
-    """True when a QuotaFailure violation names a per-day quota."""
+def _quota_ids(exc: errors.APIError) -> list[str]:
+    """The quotaId of every QuotaFailure violation of an error body, in order."""
+    ids = []
     for detail in _error_details(exc):
         if detail.get("@type", "").endswith("google.rpc.QuotaFailure"):
-            for violation in detail.get("violations", []):
-                if "PerDay" in str(violation.get("quotaId", "")):
-                    return True
-    return False
+            violations = detail.get("violations", [])
+            for violation in violations if isinstance(violations, list) else []:
+                if isinstance(violation, dict) and violation.get("quotaId"):
+                    ids.append(str(violation["quotaId"]))
+    return ids
+
+
+def is_daily_quota(exc: errors.APIError) -> bool:
+    """True when a QuotaFailure violation names a per-day quota."""
+    return any("PerDay" in quota_id for quota_id in _quota_ids(exc))
+
+
+def quota_id(exc: errors.APIError) -> str:
+    """The quotaId a 429 names ("GenerateRequestsPerMinutePerProjectPerModel"): its per-day one
+    when it names several, else the first; "unknown" without a QuotaFailure. It becomes a metric
+    label: characters other than letters, digits and `_.-` become `_`, and it is cut to 100."""
+    ids = _quota_ids(exc)
+    chosen = next((i for i in ids if "PerDay" in i), ids[0] if ids else "unknown")
+    return _LABEL_UNSAFE.sub("_", chosen)[:100]
+
+
+def quota_id_of(err: ApplicationError) -> str:
+    """The quotaId `classify_api_error` put in the details of a 429's ApplicationError, or
+    "unknown"."""
+    if err.details and isinstance(err.details[0], dict):
+        return str(err.details[0].get("quota_id", "unknown"))
+    return "unknown"
 
 
 def classify_api_error(exc: errors.APIError) -> ApplicationError:
-    """Map an HTTP error from google-genai to an ApplicationError (retryable per DESIGN.md)."""
+    """Map an HTTP error from google-genai to an ApplicationError (retryable per DESIGN.md).
+    A 429's details are `[{"quota_id": <its quotaId>}]`."""
     code = int(exc.code or 0)
     text = f"Gemini HTTP {code} {exc.status}: {exc.message}"
     if code == 429:
+        # The quotaId travels in the details (`quota_id_of`) to the pacer's 429 count.
+        quota = {"quota_id": quota_id(exc)}
         if is_daily_quota(exc):
-            return ApplicationError(text, type=failure_codes.QUOTA_EXHAUSTED, non_retryable=True)
+            return ApplicationError(text, quota, type=failure_codes.QUOTA_EXHAUSTED, non_retryable=True)
         delay = retry_delay_s(exc)
         return ApplicationError(
             text,
+            quota,
             type=failure_codes.RATE_LIMITED,
             next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
         )

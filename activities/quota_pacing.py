@@ -17,11 +17,11 @@ it for every worker, and the API refuses new standard tasks of the model meanwhi
 (`api/model_pause.py`). Every worker runs the same loop; their adjustments are idempotent clamps
 of one shared value, so several workers agree without coordination.
 
-Metrics (on the worker's Prometheus endpoint, with the SDK's own series such as
-`temporal_activity_schedule_to_start_latency` for queue wait): `render_model_pace{model}` (the
+Metrics (on the worker's Prometheus endpoint, beside the queue wait per project,
+`render_queue_wait_seconds{model,project}` of `activities.metrics`): `render_model_pace{model}` (the
 dispatch rate this worker last set, calls/s), `render_pace_adjustments{model,kind}`
-(configured, slow_down, speed_up, pause, resume) and `render_quota_429{model,quota}`
-(per_minute, per_day).
+(configured, slow_down, speed_up, pause, resume) and `render_quota_429{model,quota,quota_id}`
+(per_minute, per_day; Google's quotaId).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from activities.gemini_outcome import quota_id_of
 from clients.queue_pause import queue_paused_until
 from kernel import failure_codes
 from kernel.quota_pause import pause_reason
@@ -111,9 +112,9 @@ class QuotaPacer:
         self._changes = meter.create_counter("render_pace_adjustments", "model queue pace changes")
         self._limited = meter.create_counter("render_quota_429", "Gemini 429s that got through, by quota")
 
-    def count_429(self, quota: str) -> None:
-        """Count a 429 of `quota` ("per_minute" or "per_day")."""
-        self._limited.add(1, {"model": self.model, "quota": quota})
+    def count_429(self, quota: str, quota_id: str = "unknown") -> None:
+        """Count a 429 of `quota` ("per_minute" or "per_day") naming Google's `quota_id`."""
+        self._limited.add(1, {"model": self.model, "quota": quota, "quota_id": quota_id})
 
     async def _set(self, rate_per_s: float, reason: str, kind: str) -> None:
         request = UpdateTaskQueueConfigRequest(
@@ -201,13 +202,13 @@ class _PacingInbound(ActivityInboundInterceptor):
             return await super().execute_activity(input)
         except ApplicationError as err:
             if err.type == failure_codes.RATE_LIMITED:
-                self._pacer.count_429("per_minute")
+                self._pacer.count_429("per_minute", quota_id_of(err))
                 try:
                     await self._pacer.rate_limited()
                 except Exception:  # Temporal unreachable: the 429 stands; the next one slows down
                     log.warning("could not slow model queue %s down", self._pacer.task_queue, exc_info=True)
             elif err.type == failure_codes.QUOTA_EXHAUSTED:
-                self._pacer.count_429("per_day")
+                self._pacer.count_429("per_day", quota_id_of(err))
                 try:
                     reset = await self._pacer.daily_quota_exhausted()
                 except Exception:  # not paused: retry later (a call then meets the 429 again)

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     otel_traces_exporter: Literal["none", "console", "otlp"] = "none"
     # host:port where a worker serves Prometheus metrics; empty disables them.
     worker_metrics_bind: str = "127.0.0.1:9464"
+    # Whether render_queue_wait_seconds carries the project id (one histogram per project and
+    # model: turn it off when projects number in the thousands; docs/operations.md).
+    metrics_project_label: bool = True
     log_format: Literal["json", "text"] = "json"
     # Worker Versioning (docs/operations.md): when both are set, the worker joins this Worker
     # Deployment version and new workflows are pinned to the version they started on.

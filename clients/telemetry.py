@@ -5,7 +5,8 @@ to each activity, and Prometheus metrics from the API and the worker.
   exporter reads `OTEL_EXPORTER_OTLP_ENDPOINT` itself). Temporal spans come from temporalio's
   `TracingInterceptor`, HTTP spans from `opentelemetry-instrumentation-fastapi`.
 - Worker metrics: the SDK's Core runtime serves Prometheus on `WORKER_METRICS_BIND`
-  (temporal_* series plus ours from `activities.metrics`).
+  (temporal_* series plus ours from `activities.metrics`). Histograms of ours in seconds get
+  buckets of their own (the Core SDK's default ones are for milliseconds: 50 to 10,000).
 """
 
 from __future__ import annotations
@@ -40,13 +41,21 @@ def temporal_interceptors(provider: TracerProvider | None) -> list[TracingInterc
     return [TracingInterceptor(provider.get_tracer("render-studio"))] if provider is not None else []
 
 
+# Seconds a model call may wait in its paced queue: from dispatch at once to a daily-quota pause.
+QUEUE_WAIT_BUCKETS_S = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0)
+
+
 def worker_runtime(settings: Settings) -> Runtime | None:
     """A Temporal runtime serving Prometheus metrics on `settings.worker_metrics_bind`
     (host:port); None when it is empty. One runtime per process. Raises RuntimeError with what
     to do when the port is taken (two workers on one machine need two ports)."""
     if not settings.worker_metrics_bind:
         return None
-    metrics = PrometheusConfig(bind_address=settings.worker_metrics_bind, counters_total_suffix=True)
+    metrics = PrometheusConfig(
+        bind_address=settings.worker_metrics_bind,
+        counters_total_suffix=True,
+        histogram_bucket_overrides={"render_queue_wait_seconds": QUEUE_WAIT_BUCKETS_S},
+    )
     try:
         return Runtime(telemetry=TelemetryConfig(metrics=metrics))
     except ValueError as exc:  # the Core SDK reports a busy port this way

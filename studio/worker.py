@@ -105,7 +105,9 @@ async def render_worker(
                 client.service_client.config.runtime,
                 by_model=settings.gemini_images_per_minute_by_model,
             )
-            gemini = GeminiActivities(build_gemini_client(settings), store, window)
+            gemini = GeminiActivities(
+                build_gemini_client(settings), store, window, project_label=settings.metrics_project_label
+            )
             batch = BatchActivities(build_gemini_client(settings), store, settings)
             storage = StorageActivities(store)
             records = RecordActivities(create_session_factory(engine))

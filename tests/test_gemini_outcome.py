@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from google.genai import errors, types
 
-from activities.gemini_outcome import classify_api_error, delivered_image
+from activities.gemini_outcome import classify_api_error, delivered_image, quota_id_of
 from kernel import failure_codes
 
 RATE_LIMIT_BODY = {
@@ -51,6 +51,27 @@ def test_per_day_quota_is_not_retryable() -> None:
     ]
     err = classify_api_error(_api_error(429, body))
     assert (err.type, err.non_retryable) == (failure_codes.QUOTA_EXHAUSTED, True)
+
+
+def test_429_carries_googles_quota_id() -> None:
+    err = classify_api_error(_api_error(429, RATE_LIMIT_BODY))
+    assert quota_id_of(err) == "GenerateRequestsPerMinutePerProjectPerModel"
+    # Several violations: the per-day one names the 429 (it decides the pause).
+    body = {"error": {**RATE_LIMIT_BODY["error"]}}
+    body["error"]["details"] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {"quotaId": "GenerateContentInputTokensPerModelPerMinute-FreeTier"},
+                {"quotaId": "GenerateRequestsPerDayPerProjectPerModel"},
+            ],
+        }
+    ]
+    err = classify_api_error(_api_error(429, body))
+    assert (err.type, quota_id_of(err)) == (failure_codes.QUOTA_EXHAUSTED, "GenerateRequestsPerDayPerProjectPerModel")
+    # No QuotaFailure at all: still counted, as "unknown".
+    bare = classify_api_error(_api_error(429, {"error": {"code": 429, "message": "x", "status": "RESOURCE_EXHAUSTED"}}))
+    assert (bare.type, quota_id_of(bare)) == (failure_codes.RATE_LIMITED, "unknown")
 
 
 @pytest.mark.parametrize("code", [408, 500, 502, 503, 504])

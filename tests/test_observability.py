@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -156,3 +157,56 @@ async def test_logs_are_json_lines_with_task_and_workflow_ids(observed: Observed
     assert staged, lines[-5:]
     assert staged[0]["workflow_id"] == created["workflow_id"]
     assert staged[0]["level"] == "INFO"
+
+
+async def _scrape(observed: Observed) -> str:
+    async with httpx.AsyncClient() as scraper:
+        return (await scraper.get(observed.worker_metrics_url)).text
+
+
+def _sample(metrics: str, series: str, *labels: str) -> float | None:
+    """The sum of `series`'s samples whose line holds every one of `labels`; None when none does."""
+    lines = [ln for ln in metrics.splitlines() if ln.startswith(series + "{") and all(x in ln for x in labels)]
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines) if lines else None
+
+
+async def test_queue_wait_per_project_and_model_calls_in_flight(
+    observed: Observed, emulator: EmulatorServer, token: str
+) -> None:
+    import asyncio
+
+    emulator.script(f"slow {token}", [{"kind": "ok", "latency_s": 3}])
+    project_id = await create_project(observed.http)
+    created = await create_task(observed.http, project_id, prompt=f"slow {token}")
+    deadline = time.monotonic() + 30
+    while not emulator.calls(f"slow {token}"):  # the model call has reached the emulator
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    model = 'model="gemini-3-pro-image-preview"'
+    during = await _scrape(observed)
+    assert _sample(during, "render_model_calls_in_flight", model, "-model-") == 1, during
+    await wait_for_task(observed.http, created["id"])
+
+    after = await _scrape(observed)
+    assert _sample(after, "render_model_calls_in_flight", model, "-model-") == 0
+    project = f'project="{project_id}"'
+    # One generate_image attempt for the task's one variation: one observation of its wait.
+    assert _sample(after, "render_queue_wait_seconds_count", model, project) == 1, after
+    waited_s = _sample(after, "render_queue_wait_seconds_sum", model, project)
+    assert waited_s is not None and 0 <= waited_s < 30
+    # Buckets in seconds (the SDK's default ones are for milliseconds, 50 and up).
+    assert _sample(after, "render_queue_wait_seconds_bucket", project, 'le="30"') == 1
+
+
+async def test_429s_are_counted_by_googles_quota_id(observed: Observed, emulator: EmulatorServer, token: str) -> None:
+    quota_id = 'quota_id="GenerateRequestsPerMinutePerProjectPerModel"'
+    before = _sample(await _scrape(observed), "render_quota_429_total", 'quota="per_minute"', quota_id) or 0
+    emulator.script(f"quota {token}", [{"kind": "rate_limit", "retry_delay_s": 1}])
+    project_id = await create_project(observed.http)
+    created = await create_task(observed.http, project_id, prompt=f"quota {token}")
+    task = await wait_for_task(observed.http, created["id"])
+    assert task["status"] == "succeeded", task  # the retry after the 429 delivered
+
+    after = await _scrape(observed)
+    model = 'model="gemini-3-pro-image-preview"'
+    assert _sample(after, "render_quota_429_total", model, 'quota="per_minute"', quota_id) == before + 1, after
