@@ -74,6 +74,13 @@ async def fleet(
         clients = [await connect(paced, runtime=Runtime(telemetry=TelemetryConfig())) for _ in range(2)]
         groups = [await stack.enter_async_context(render_worker(c, paced)) for c in clients]
         runs = [asyncio.create_task(g.run()) for g in groups]
+        # Each worker's pacers set their model queues' rates as it starts running: wait for them.
+        for model in MODELS:
+            queue = model_task_queue(paced.temporal_task_queue, model)
+            for _ in range(100):
+                if await _queue_rate(temporal, queue):
+                    break
+                await asyncio.sleep(0.1)
         api = await stack.enter_async_context(serve_api(paced))
         http = await stack.enter_async_context(client_as_new_user(api.base_url, sessions))
         try:
