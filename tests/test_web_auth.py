@@ -35,7 +35,7 @@ async def test_sign_in_with_api_key_then_sign_out(
     page = await context.new_page()
 
     await page.goto("/projects")  # not signed in: sent to the sign-in page
-    await page.wait_for_url("**/sign-in?next=/projects")
+    await page.wait_for_url("**/sign-in?next=/projects", wait_until="domcontentloaded")
     await screenshot(page, "sign-in")
     await page.get_by_label("API key").fill("rs_not-a-key")
     await page.get_by_role("button", name="Sign in").click()
@@ -43,7 +43,7 @@ async def test_sign_in_with_api_key_then_sign_out(
 
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/projects")
+    await page.wait_for_url("**/projects", wait_until="domcontentloaded")
     await expect(page.get_by_role("heading", name="Projects")).to_be_visible()
     await expect(page.locator(".who")).to_have_text("Ada")
 
@@ -55,7 +55,7 @@ async def test_sign_in_with_api_key_then_sign_out(
         assert row is not None and row.user_id == user_id and row.expires_at > datetime.now(UTC)
 
     await page.get_by_role("button", name="Sign out").click()
-    await page.wait_for_url("**/sign-in")
+    await page.wait_for_url("**/sign-in", wait_until="domcontentloaded")
     async with sessions() as session:
         assert await session.get(WebSession, hash_token(cookie["value"])) is None
     # The old cookie, replayed, signs nobody in.
@@ -78,7 +78,7 @@ async def test_one_time_sign_in_link_works_once(
     context = await new_context(browser, api_server.base_url)
     page = await context.new_page()
     await page.goto(f"/sign-in/{token}")
-    await page.wait_for_url("**/projects")
+    await page.wait_for_url("**/projects", wait_until="domcontentloaded")
     await expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
     other = await new_context(browser, api_server.base_url)
@@ -159,7 +159,7 @@ async def test_studio_dev_link_signs_the_keys_owner_in(
     context = await new_context(browser, api_server.base_url)
     page = await context.new_page()
     await page.goto(url)
-    await page.wait_for_url("**/projects")
+    await page.wait_for_url("**/projects", wait_until="domcontentloaded")
     await expect(page.locator(".who")).to_have_text("Devi")
     await context.close()
 
@@ -179,7 +179,7 @@ async def test_an_expired_session_is_sent_back_to_sign_in(
         )
         await session.commit()
     await page.goto("/projects")
-    await page.wait_for_url("**/sign-in?next=/projects")
+    await page.wait_for_url("**/sign-in?next=/projects", wait_until="domcontentloaded")
     assert (await page.request.get("/api/v1/projects")).status == 401
     await context.close()
 
@@ -235,7 +235,7 @@ async def test_studio_sign_in_link_command_prints_a_working_link(
     context = await new_context(browser, api_server.base_url)
     page = await context.new_page()
     await page.goto(url)
-    await page.wait_for_url("**/projects")
+    await page.wait_for_url("**/projects", wait_until="domcontentloaded")
     await expect(page.locator(".who")).to_have_text("Cli")
     await context.close()
 

@@ -35,7 +35,7 @@ async def test_projects_create_rename_brand_kit_and_quota(studio: Studio, token:
     page = studio.page
     await page.get_by_label("New project").fill("Spring launch")
     await page.get_by_role("button", name="Create project").click()
-    await page.wait_for_url("**/projects/*")
+    await page.wait_for_url("**/projects/*", wait_until="domcontentloaded")
     project_id = page.url.rsplit("/", 1)[1]
     await expect(page.get_by_role("heading", name="Spring launch", exact=True)).to_be_visible()
 
@@ -107,7 +107,7 @@ async def test_invalid_input_shows_the_apis_message_and_a_task_finishes_live(
     emulator.script(token, [{"kind": "rate_limit", "retry_delay_s": 5}, {"kind": "hang", "seconds": 2}])
     await page.get_by_label("Review: I pick the winner").uncheck()
     await page.get_by_role("button", name="Render").click()
-    await page.wait_for_url(f"**/projects/{project_id}/tasks")
+    await page.wait_for_url(f"**/projects/{project_id}/tasks", wait_until="domcontentloaded")
     await page.evaluate("window.__stayed = true")
     row = page.locator("li.task").first
     task_id = (await studio.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"][0]["id"]
@@ -191,7 +191,7 @@ async def test_upload_a_good_file_by_drag_and_drop_and_a_bad_one(
 
     await page.get_by_label("Prompt").fill(f"the logo on a mug {token}")
     await page.get_by_role("button", name="Render").click()
-    await page.wait_for_url(f"**/projects/{project_id}/tasks")
+    await page.wait_for_url(f"**/projects/{project_id}/tasks", wait_until="domcontentloaded")
     task = (await studio.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"][0]
     assert task["parameters"]["reference_asset_ids"] == [upload_id]
     done = await wait_for_task(studio.http, task["id"])

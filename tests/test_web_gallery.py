@@ -167,7 +167,7 @@ async def test_remix_and_use_as_reference_show_in_the_lineage(studio: Studio, to
     await open_gallery(page, project_id)
     await page.locator(f"#tile-{parent_id}").click()
     await page.get_by_role("link", name="Remix").click()
-    await page.wait_for_url(f"**/projects/{project_id}/create?remix={parent_id}")
+    await page.wait_for_url(f"**/projects/{project_id}/create?remix={parent_id}", wait_until="domcontentloaded")
     await expect(page.get_by_role("heading", name="Remix")).to_be_visible()
     await expect(page.get_by_label("Prompt")).to_have_value(f"a paper boat {token}")
     await expect(page.get_by_label("Aspect ratio")).to_have_value("16:9")
@@ -176,12 +176,12 @@ async def test_remix_and_use_as_reference_show_in_the_lineage(studio: Studio, to
     await open_gallery(page, project_id)
     await page.locator(f"#tile-{parent_id}").click()
     await page.get_by_role("link", name="Use as reference").click()
-    await page.wait_for_url(f"**/projects/{project_id}/create?ref={parent_id}")
+    await page.wait_for_url(f"**/projects/{project_id}/create?ref={parent_id}", wait_until="domcontentloaded")
     await expect(page.locator(f'input[name="reference_asset_ids"][value="{parent_id}"]')).to_be_checked()
     await page.get_by_label("Prompt").fill(f"the same boat at night {token}")
     await screenshot(page, "create")
     await page.get_by_role("button", name="Render").click()
-    await page.wait_for_url(f"**/projects/{project_id}/tasks")
+    await page.wait_for_url(f"**/projects/{project_id}/tasks", wait_until="domcontentloaded")
     newest = (await studio.http.get(f"/api/v1/projects/{project_id}/tasks")).json()["items"][0]
     assert newest["parameters"]["reference_asset_ids"] == [parent_id]
     done = await wait_for_task(studio.http, newest["id"])
@@ -318,7 +318,9 @@ async def test_the_filter_form_shows_only_matching_tiles_and_any_shows_all(
         await plain.get_by_label("State").select_option("archived")
         await plain.get_by_label("Task").fill(task["id"])
         await plain.get_by_role("button", name="Filter", exact=True).click()
-        await plain.wait_for_url(f"**/gallery?state=archived&asset_type=&visibility=&task_id={task['id']}")
+        await plain.wait_for_url(
+            f"**/gallery?state=archived&asset_type=&visibility=&task_id={task['id']}", wait_until="domcontentloaded"
+        )
         await expect(plain_tiles).to_have_count(1)
         assert await plain_tiles.first.get_attribute("data-id") == archived
         await expect(plain.locator("#filter-error")).to_have_count(0)

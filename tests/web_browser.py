@@ -73,7 +73,7 @@ async def sign_in(context: BrowserContext, api_key: str) -> Page:
     await page.goto("/sign-in")
     await page.get_by_label("API key").fill(api_key)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/projects")
+    await page.wait_for_url("**/projects", wait_until="domcontentloaded")
     return page
 
 
