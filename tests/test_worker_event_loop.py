@@ -2,27 +2,34 @@
 unchanged image is published by a server-side copy, verified by S3's own SHA-256 (issue 10).
 
 The real activities run through `temporalio.testing.ActivityEnvironment` against the session's
-S3 and Gemini emulator. Loop lag is what a ticker task sees: the longest gap between two
-5 ms sleeps. Run on the loop, a decode or crop stalls it for its whole CPU time; in the image
-thread pool the loop only waits for the GIL's short Python stretches.
+S3 and Gemini emulator. What is asserted is where the CPU-bound work runs: a sampler thread
+reads every thread's Python stack while an activity runs, and the decode, the crop or the
+Batch API parse must be seen on another thread and never on the event loop's (run there, it
+stalls the loop for its whole CPU time). Timings of the stalls are `make bench`'s (a timed
+assertion failed on a loaded CI machine), not these tests'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import io
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from types import CodeType, FrameType
 from typing import TypeVar
 
 import httpx
 import pytest
 from aiohttp import web
+from google.genai import types
+from google.genai.batches import AsyncBatches, Batches
 from PIL import Image
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -48,34 +55,56 @@ MODEL = "gemini-3-pro-image-preview"
 WIDTH, HEIGHT = expected_dimensions(MODEL, "16:9", "4K")  # 5504 x 3072
 
 
-async def _with_max_lag(work: Awaitable[T]) -> tuple[T, float]:
-    """Await `work` while a ticker measures the event loop's longest stall, in seconds."""
-    loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    worst = 0.0
+@dataclass
+class Sightings:
+    """Samples of the threads' Python stacks in which a watched function was running."""
 
-    async def tick() -> None:
-        nonlocal worst
-        while not done.is_set():
-            start = loop.time()
-            await asyncio.sleep(0.005)
-            worst = max(worst, loop.time() - start - 0.005)
+    on_loop: int = 0  # on the event loop's thread: the loop was stalled by it
+    elsewhere: int = 0  # on another thread (the image pool, `asyncio.to_thread`)
 
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.02)  # the ticker is running before the work starts
+
+def _code(function: Callable[..., object]) -> CodeType:
+    target = inspect.unwrap(getattr(function, "__func__", function))
+    code = getattr(target, "__code__", None)
+    assert isinstance(code, CodeType), function
+    return code
+
+
+async def _watching(work: Awaitable[T], *functions: Callable[..., object]) -> tuple[T, Sightings]:
+    """Await `work` while a sampler thread reads every thread's Python stack each ~2 ms and counts
+    the samples in which one of `functions` is running, on the loop's thread or elsewhere.
+
+    What the loop's thread runs is what stalls it, whatever the machine's load: a decode on the
+    loop shows up in every sample taken while it runs (Pillow and hashlib let the sampler in
+    when they release the GIL), so a count of 0 there, with sightings elsewhere, means it ran
+    off the loop. Loop stalls as durations are `make bench`'s business, not a test's."""
+    codes = {_code(f) for f in functions}
+    loop_thread = threading.get_ident()
+    seen = Sightings()
+    stop = threading.Event()
+
+    def sample() -> None:
+        me = threading.get_ident()
+        while not stop.is_set():
+            for ident, frame in sys._current_frames().items():
+                walk: FrameType | None = frame
+                while ident != me and walk is not None:
+                    if walk.f_code in codes:
+                        if ident == loop_thread:
+                            seen.on_loop += 1
+                        else:
+                            seen.elsewhere += 1
+                        break
+                    walk = walk.f_back
+            stop.wait(0.002)
+
+    sampler = threading.Thread(target=sample, name="stack-sampler", daemon=True)
+    sampler.start()
     try:
-        return await work, worst
+        return await work, seen
     finally:
-        done.set()
-        await ticker
-
-
-def _cpu_seconds(fn: object, *args: object) -> float:
-    """CPU time of `fn(*args)` run here, synchronously (the cost the loop would have paid)."""
-    assert callable(fn)
-    start = time.thread_time()
-    fn(*args)
-    return time.thread_time() - start
+        stop.set()
+        await asyncio.to_thread(sampler.join)
 
 
 def _big_png(width: int = WIDTH, height: int = HEIGHT) -> bytes:
@@ -155,38 +184,36 @@ def _publish_input(staged: ImageRef, output: tuple[int, int] | None = None) -> P
 
 
 async def test_cover_crop_of_a_4k_image_does_not_stall_the_event_loop(settings: Settings, big_png: bytes) -> None:
-    crop_cpu = _cpu_seconds(resize_for_asset, big_png, 1280, 720)
-    assert crop_cpu > 0.15, "the image is too small to tell a stall from noise"
     async with ObjectStore.open(settings) as store:
         staged = await _stage(store, big_png)
         storage = StorageActivities(store)
 
-        ref, lag = await _with_max_lag(
-            ActivityEnvironment().run(storage.publish_image, _publish_input(staged, (1280, 720)))
+        ref, seen = await _watching(
+            ActivityEnvironment().run(storage.publish_image, _publish_input(staged, (1280, 720))), resize_for_asset
         )
 
         published = await store.get(ref.key)
     assert (ref.width, ref.height, ref.source_width, ref.source_height) == (1280, 720, WIDTH, HEIGHT)
     assert hashlib.sha256(published).hexdigest() == ref.sha256
     assert Image.open(io.BytesIO(published)).size == (1280, 720)
-    # On the loop, the crop alone would stall it for crop_cpu (~0.5 s here).
-    assert lag < crop_cpu / 3, f"loop stalled {lag:.3f} s during a {crop_cpu:.3f} s crop"
+    # On the loop, the crop would stall it for its whole CPU time (~0.5 s here).
+    assert seen.on_loop == 0 and seen.elsewhere > 0, seen
 
 
 async def test_many_publishes_at_once_keep_the_loop_responsive(settings: Settings, big_png: bytes) -> None:
-    """Four resizes and four copies of 4K images at once: no stall near one crop's CPU time."""
-    crop_cpu = _cpu_seconds(resize_for_asset, big_png, 1080, 1080)
+    """Four resizes and four copies of 4K images at once: no crop runs on the loop."""
     async with ObjectStore.open(settings) as store:
         staged = [await _stage(store, big_png) for _ in range(8)]
         storage = StorageActivities(store)
         inputs = [_publish_input(s, (1080, 1080) if i % 2 else None) for i, s in enumerate(staged)]
 
-        refs, lag = await _with_max_lag(
-            asyncio.gather(*(ActivityEnvironment().run(storage.publish_image, inp) for inp in inputs))
+        refs, seen = await _watching(
+            asyncio.gather(*(ActivityEnvironment().run(storage.publish_image, inp) for inp in inputs)),
+            resize_for_asset,
         )
 
     assert [(r.width, r.height) for r in refs] == [(WIDTH, HEIGHT), (1080, 1080)] * 4
-    assert lag < crop_cpu / 3, f"loop stalled {lag:.3f} s; one crop takes {crop_cpu:.3f} s of CPU"
+    assert seen.on_loop == 0 and seen.elsewhere > 0, seen
 
 
 async def test_generate_image_verifies_a_4k_answer_off_the_event_loop(
@@ -201,11 +228,10 @@ async def test_generate_image_verifies_a_4k_answer_off_the_event_loop(
     async with ObjectStore.open(settings) as store:
         activities = GeminiActivities(build_gemini_client(settings), store)
 
-        generated, lag = await _with_max_lag(ActivityEnvironment().run(activities.generate_image, inp))
+        generated, seen = await _watching(ActivityEnvironment().run(activities.generate_image, inp), verify_image)
 
         data = await store.get(generated.staged.key)
         stored = await store.head(generated.staged.key)
-    verify_cpu = _cpu_seconds(verify_image, data, "image/png")
     assert (generated.staged.width, generated.staged.height) == (WIDTH, HEIGHT)
     assert generated.staged.sha256 == hashlib.sha256(data).hexdigest()
     # Decoded once, here: what publish_image needs is staged with the bytes.
@@ -213,9 +239,9 @@ async def test_generate_image_verifies_a_4k_answer_off_the_event_loop(
     assert stored.metadata["sha256"] == generated.staged.sha256
     assert (stored.metadata["width"], stored.metadata["height"]) == (str(WIDTH), str(HEIGHT))
     assert len(emulator.calls(token)) == 1
-    # The loop also parses the model's JSON answer (google-genai) and signs the staging PUT:
-    # tens of milliseconds. The decode and hash alone would stall it for verify_cpu.
-    assert lag < max(0.1, verify_cpu / 2), f"loop stalled {lag:.3f} s; decode + hash take {verify_cpu:.3f} s"
+    # The full decode and the hash (verify_image) run in the image pool, never on the loop. (The
+    # loop still parses the model's JSON answer, in google-genai, and signs the staging PUT.)
+    assert seen.on_loop == 0 and seen.elsewhere > 0, seen
 
 
 async def test_an_unchanged_image_is_published_by_a_server_side_copy(
@@ -356,23 +382,21 @@ async def test_reading_and_staging_a_batch_job_of_4k_images_keeps_the_loop_respo
         ref: BatchJobRef = await ActivityEnvironment().run(batch.submit_batch_job, submit)
 
         # The read that finds the job SUCCEEDED (the emulator renders its output then).
-        state, poll_lag = await _with_max_lag(ActivityEnvironment().run(batch.get_batch_job_state, ref))
-        staged, stage_lag = await _with_max_lag(
-            ActivityEnvironment().run(batch.stage_batch_results, StageBatchInput(job_name=ref.job_name, items=items))
+        parsers = (Batches.get, AsyncBatches.get, types.BatchJob._from_response)
+        state, poll_seen = await _watching(ActivityEnvironment().run(batch.get_batch_job_state, ref), *parsers)
+        staged, stage_seen = await _watching(
+            ActivityEnvironment().run(batch.stage_batch_results, StageBatchInput(job_name=ref.job_name, items=items)),
+            *parsers,
         )
 
-        # What the same read costs the thread that parses it (the loop, before the fix).
-        parse_cpu = await asyncio.to_thread(_cpu_seconds, lambda: client.batches.get(name=ref.job_name))
         heads = [await store.head(outcome.generated.staged.key) for outcome in staged.outcomes if outcome.generated]
-    print(f"parse {parse_cpu:.3f} s; loop lag: poll {poll_lag:.3f} s, staging {stage_lag:.3f} s")
     assert state.state == "JOB_STATE_SUCCEEDED"
     assert [o.error for o in staged.outcomes] == [None] * 3
     assert [(o.generated.staged.width, o.generated.staged.height) for o in staged.outcomes if o.generated] == [
         (WIDTH, HEIGHT)
     ] * 3
     assert all(head is not None and head.size > 15_000_000 for head in heads), heads
-    assert parse_cpu > 0.5, f"the job's read is too cheap ({parse_cpu:.3f} s) to tell a stall from noise"
-    # Left in the loop's way: json.loads of the whole body is one C call that holds the GIL
-    # in whichever thread runs it (about a third of the parse here), plus noise on a busy box.
-    for what, lag in (("poll", poll_lag), ("staging", stage_lag)):
-        assert lag < parse_cpu * 0.6, f"{what}: loop stalled {lag:.3f} s; parsing the job takes {parse_cpu:.3f} s"
+    # Parsed on the loop, ~170 MB of JSON would stall it for the whole parse: the reads run in a
+    # thread (the SDK's json.loads still holds the GIL wherever it runs: docs/decisions.md).
+    for what, seen in (("poll", poll_seen), ("staging", stage_seen)):
+        assert seen.on_loop == 0 and seen.elsewhere > 0, (what, seen)
