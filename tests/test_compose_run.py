@@ -190,7 +190,7 @@ async def test_migrate_stops_at_once_on_a_refused_key(deployment: Deployment) ->
         with pytest.raises(ClientError) as refused:
             await store.ensure_bucket(settings.aws_region)
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # refused at once, not retried for ensure_bucket's 60 s
 
 
 def _start_s3(variables: dict[str, str], data: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -275,10 +275,10 @@ def test_a_quota_for_an_unknown_model_is_refused_at_start() -> None:
 
 async def test_a_burst_waits_for_the_fleets_window_instead_of_meeting_a_429(sessions: SessionFactory) -> None:
     """What a dispatch-rate burst would do: two workers ask for 8 calls at once of a model with a
-    quota of 5 per (here) 3-s window. Five go at once; the other three wait until the first ones
+    quota of 5 per (here) 5-s window. Five go at once; the other three wait until the first ones
     leave the window, so no window ever holds more than 5, whichever worker made the call."""
     model = f"burst-model-{uuid.uuid4().hex[:8]}"  # a window of its own
-    window = timedelta(seconds=3)
+    window = timedelta(seconds=5)
     workers = [CallWindow(sessions, images_per_minute=5, window=window) for _ in range(2)]
     start = time.monotonic()
 
@@ -288,8 +288,8 @@ async def test_a_burst_waits_for_the_fleets_window_instead_of_meeting_a_429(sess
 
     admitted = sorted(await asyncio.gather(*(call(i) for i in range(8))))
 
-    assert all(at < 1.0 for at in admitted[:5]), admitted
-    assert all(at >= 2.5 for at in admitted[5:]), admitted  # waited for the window, not a 429
+    assert all(at < 2.0 for at in admitted[:5]), admitted  # five short transactions, even on a busy box
+    assert all(at >= 4.5 for at in admitted[5:]), admitted  # waited for the window, not a 429
     for i, at in enumerate(admitted):
         in_window = [other for other in admitted if at <= other < at + window.total_seconds() - 0.5]
         assert len(in_window) <= 5, (i, admitted)

@@ -103,4 +103,4 @@ async def test_a_review_of_a_task_not_awaiting_one_is_409_at_once(http: httpx.As
         f"/api/v1/tasks/{created['id']}/review", json={"winner": "00000000-0000-0000-0000-000000000001"}
     )
     assert early.status_code == 409, early.text
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # not held until the review opens
