@@ -67,6 +67,17 @@ class WorkerRunner:
         self._group = await self._stack.enter_async_context(render_worker(self._temporal, settings))
         self._task = asyncio.create_task(self._group.run())
 
+    @contextlib.asynccontextmanager
+    async def changed(self, **changes: Any) -> AsyncIterator[None]:
+        """Run the block on a worker restarted with `changes`, then restart the module's worker."""
+        await self.stop()
+        await self.start(**changes)
+        try:
+            yield
+        finally:
+            await self.stop()
+            await self.start()
+
     async def stop(self) -> None:
         assert self._group is not None and self._task is not None and self._stack is not None
         await self._group.shutdown()
@@ -205,11 +216,9 @@ async def test_batch_histories_replay(
     the job. With STUDIO_RECORD_HISTORIES=1 they are written to tests/histories/ (replayed by
     tests/test_replay.py). The model is one no other test here uses, so the collector's run
     holds this task's job only."""
-    await batch_worker.stop()
-    await batch_worker.start(batch_collector_jobs_per_run=1)
-    emulator.batch_script(token, turnaround_s=0.5)
-    project_id = await create_project(client)
-    try:
+    async with batch_worker.changed(batch_collector_jobs_per_run=1):
+        emulator.batch_script(token, turnaround_s=0.5)
+        project_id = await create_project(client)
         created = await create_task(
             client, project_id, prompt=f"replayed castle {token}", n=1, mode="batch", model="gemini-2.5-flash-image"
         )
@@ -221,9 +230,6 @@ async def test_batch_histories_replay(
         assert job_run.parent_id is not None and job_run.parent_run_id is not None
         collector = temporal.get_workflow_handle(job_run.parent_id, run_id=job_run.parent_run_id)
         assert (await collector.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
-    finally:
-        await batch_worker.stop()
-        await batch_worker.start()
 
     assert task["status"] == "succeeded", task
     await assert_replays(await fetch_history(temporal, created["workflow_id"]), "render_task_batch_succeeded_n1")
@@ -236,18 +242,13 @@ async def test_ten_one_image_batch_tasks_become_one_job(
 ) -> None:
     # A job of exactly ten, however slowly a loaded machine brings the ten tasks to the
     # collector: a long gather, ended by the tenth item.
-    await batch_worker.stop()
-    await batch_worker.start(batch_gather_s=60.0, batch_max_items=10)
-    emulator.batch_script(token, turnaround_s=1.0)
-    project_id = await create_project(client)
-    try:
+    async with batch_worker.changed(batch_gather_s=60.0, batch_max_items=10):
+        emulator.batch_script(token, turnaround_s=1.0)
+        project_id = await create_project(client)
         created = await asyncio.gather(
             *(create_task(client, project_id, prompt=f"catalogue item {i} {token}", mode="batch") for i in range(10))
         )
         tasks = await asyncio.gather(*(wait_for_task(client, c["id"], timeout_s=60) for c in created))
-    finally:
-        await batch_worker.stop()
-        await batch_worker.start()
 
     assert [t["status"] for t in tasks] == ["succeeded"] * 10
     assert all(len(t["asset_ids"]) == 1 for t in tasks)
@@ -261,18 +262,13 @@ async def test_a_job_holds_no_more_4k_answers_than_a_worker_reads_at_once(
 ) -> None:
     """A job's answers come back inline and are read whole: with BATCH_MAX_OUTPUT_MB=120, a
     task of four 4K images (about 54 MB of JSON each) goes out as two jobs of two."""
-    await batch_worker.stop()
-    await batch_worker.start(batch_gather_s=2.0, batch_max_items=100, batch_max_output_mb=120)
-    emulator.batch_script(token, turnaround_s=1.0)
-    project_id = await create_project(client)
-    try:
+    async with batch_worker.changed(batch_gather_s=2.0, batch_max_items=100, batch_max_output_mb=120):
+        emulator.batch_script(token, turnaround_s=1.0)
+        project_id = await create_project(client)
         created = await create_task(
             client, project_id, prompt=f"a poster wall {token}", n=4, image_size="4K", mode="batch"
         )
         task = await wait_for_task(client, created["id"], timeout_s=90)
-    finally:
-        await batch_worker.stop()
-        await batch_worker.start()
 
     assert task["status"] == "succeeded", task
     assert len(task["asset_ids"]) == 4
@@ -328,10 +324,8 @@ async def test_references_past_googles_inline_limit_are_refused_or_split_across_
     assert "20 MB" in too_big.json()["error"]["message"]
 
     half, _ = await _reference_of(client, project_id, 1700)  # ~8.7 MB: ~11.6 MB in base64
-    await batch_worker.stop()
-    await batch_worker.start(batch_gather_s=3.0)
-    emulator.batch_script(token, turnaround_s=1.0)
-    try:
+    async with batch_worker.changed(batch_gather_s=3.0):
+        emulator.batch_script(token, turnaround_s=1.0)
         created = [
             await create_task(
                 client, project_id, prompt=f"variant {i} {token}", mode="batch", reference_asset_ids=[half]
@@ -339,9 +333,6 @@ async def test_references_past_googles_inline_limit_are_refused_or_split_across_
             for i in range(2)
         ]
         tasks = [await wait_for_task(client, c["id"], timeout_s=90) for c in created]
-    finally:
-        await batch_worker.stop()
-        await batch_worker.start()
 
     assert [t["status"] for t in tasks] == ["succeeded", "succeeded"], tasks
     assert sorted(len(job.items) for job in _jobs_of(emulator, token)) == [1, 1]
@@ -452,17 +443,12 @@ async def test_a_task_split_across_jobs_by_a_collector_that_continues_as_new_com
 ) -> None:
     """Five variations, jobs of at most two, and a collector that continues as new after every
     job: the items it carries over (the rest of a task already in a job) are submitted too."""
-    await batch_worker.stop()
-    await batch_worker.start(batch_gather_s=1.0, batch_max_items=2, batch_collector_jobs_per_run=1)
-    for _ in range(3):
-        emulator.batch_script(token, turnaround_s=0.5)
-    project_id = await create_project(client)
-    try:
+    async with batch_worker.changed(batch_gather_s=1.0, batch_max_items=2, batch_collector_jobs_per_run=1):
+        for _ in range(3):
+            emulator.batch_script(token, turnaround_s=0.5)
+        project_id = await create_project(client)
         created = await create_task(client, project_id, prompt=f"a split mosaic {token}", n=5, mode="batch")
         task = await wait_for_task(client, created["id"], timeout_s=90)
-    finally:
-        await batch_worker.stop()
-        await batch_worker.start()
 
     assert task["status"] == "succeeded", task
     assert len(task["asset_ids"]) == 5
@@ -480,11 +466,9 @@ async def test_a_batch_wait_past_batch_wait_max_s_fails_as_expired_and_cancels_t
 ) -> None:
     """No outcome within BATCH_WAIT_MAX_S (a job that never ends): the task fails its
     variations as `batch_expired` instead of waiting forever, and its job is canceled."""
-    await batch_worker.stop()
-    await batch_worker.start(batch_wait_max_s=15.0)
-    emulator.batch_script(token, turnaround_s=300)
-    project_id = await create_project(client)
-    try:
+    async with batch_worker.changed(batch_wait_max_s=15.0):
+        emulator.batch_script(token, turnaround_s=300)
+        project_id = await create_project(client)
         created = await create_task(client, project_id, prompt=f"a stalled glacier {token}", n=2, mode="batch")
         await _wait_for_batch_job(client, created["id"])
         task = await wait_for_task(client, created["id"], timeout_s=60)
@@ -493,9 +477,6 @@ async def test_a_batch_wait_past_batch_wait_max_s_fails_as_expired_and_cancels_t
         while job.state != "BATCH_STATE_CANCELLED":  # its only task withdrew
             assert time.monotonic() < deadline, f"job still {job.state}"
             await asyncio.sleep(0.2)
-    finally:
-        await batch_worker.stop()
-        await batch_worker.start()
 
     assert task["status"] == "failed", task
     assert task["error"]["code"] == "batch_expired"
