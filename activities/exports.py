@@ -6,6 +6,9 @@ image decoding, resizing, encoding and hashing run in the image thread pool
 (`activities.cpu_pool`), never on the event loop. Bytes never enter workflow history: the
 activities return `ExportFile` (key, size, SHA-256).
 
+Long CPU steps (one image's frames and crossfade of a video, a 4K decode) heartbeat while they
+run (`_CpuSteps`), so the build's heartbeat timeout measures a dead worker, not a long step.
+
 Resuming: the ZIP continues from its last checkpoint (`ZipCheckpoint`: multipart upload id,
 parts, members) on the next attempt; a contact sheet (thumbnails, seconds) and a video (an
 H.264 stream cannot be continued from a saved state) start again.
@@ -17,8 +20,10 @@ import asyncio
 import hashlib
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 from temporalio import activity
@@ -29,9 +34,16 @@ from activities.export_manifest import entry_name, manifest_csv, manifest_json, 
 from activities.export_sheet import ContactSheet, layout
 from activities.export_video import Slideshow, letterboxed
 from activities.export_zip import MIN_PART_BYTES, PART_BYTES, READ_CHUNK_BYTES, ZipWriter
+from activities.heartbeat import with_heartbeats
 from activities.image_check import InvalidImageError
 from clients.object_store import ObjectStore
-from db.exports import ExportAssetRow, export_asset_rows, insert_export_if_absent, record_export_file
+from db.exports import (
+    ExportAssetRow,
+    export_asset_rows,
+    insert_export_if_absent,
+    record_export_file,
+    record_export_outcome,
+)
 from db.session import SessionFactory
 from kernel.exports import (
     EXPORT_CONTENT_TYPES,
@@ -40,11 +52,14 @@ from kernel.exports import (
     ExportFile,
     ExportProgress,
     RecordExportInput,
+    RecordExportOutcomeInput,
     ZipCheckpoint,
     ZipPart,
 )
 
 EXPORT_SOURCE_MISSING = "ExportSourceMissing"
+
+T = TypeVar("T")
 
 
 def _missing(key: str) -> ApplicationError:
@@ -58,6 +73,41 @@ async def _abort_unless_shutdown(store: ObjectStore, key: str) -> None:
     attempt to resume."""
     if not activity.is_worker_shutdown():
         await asyncio.shield(store.abort_multipart_uploads(key))
+
+
+def _heartbeat_every_s() -> float:
+    """Seconds between heartbeats during a CPU step: a quarter of the activity's heartbeat
+    timeout (0.1 to 2 s), so a throttled heartbeat still reaches the server in time."""
+    timeout = activity.info().heartbeat_timeout
+    return min(2.0, max(0.1, timeout.total_seconds() / 4)) if timeout else 2.0
+
+
+class _CpuSteps:
+    """CPU steps of one build, run one at a time in the image pool while heartbeating
+    `progress` (the API's progress survives: each heartbeat replaces the last one's details).
+
+    A cancelled activity stops waiting at once, but the step's thread cannot be interrupted: the
+    step in flight is kept so that the build can wait for it (`settle`) before touching what
+    the step uses (PyAV is not thread-safe)."""
+
+    def __init__(self, progress: ExportProgress) -> None:
+        self.progress = progress
+        self._every_s = _heartbeat_every_s()
+        self._in_flight: asyncio.Future[Any] | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the pool, heartbeating until it returns; its exceptions propagate."""
+        step: asyncio.Future[T] = asyncio.ensure_future(run_cpu(fn, *args))
+        self._in_flight = step
+        return await with_heartbeats(asyncio.shield(step), self._every_s, self.progress)
+
+    async def settle(self) -> None:
+        """Wait until the last step's thread is done, whatever its outcome."""
+        step = self._in_flight
+        if step is not None:
+            await asyncio.wait({step})
+            if not step.cancelled():
+                step.exception()  # retrieved: its outcome no longer matters
 
 
 class ExportActivities:
@@ -84,12 +134,32 @@ class ExportActivities:
         return rows
 
     async def _read(self, key: str) -> bytes:
+        data = await self._read_if_present(key)
+        if data is None:
+            raise _missing(key)
+        return data
+
+    async def _read_if_present(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
         try:
             return await self._store.get(key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise _missing(key) from exc
+                return None
             raise
+
+    async def _cell_source(self, row: ExportAssetRow) -> bytes:
+        """A contact-sheet cell's image: the asset's thumbnail, or its original when it has no
+        thumbnail or the thumbnail object is gone (a thumbnail is derived data; the cell decodes
+        and downscales the original in the pool). Raises ApplicationError ExportSourceMissing
+        when the original is gone too."""
+        asset = row.asset
+        if asset.thumbnail_key:
+            data = await self._read_if_present(asset.thumbnail_key)
+            if data is not None:
+                return data
+            activity.logger.warning("thumbnail %s is missing; the contact sheet uses the original", asset.thumbnail_key)
+        return await self._read(asset.file_key)
 
     @activity.defn(name="build_zip_export")
     async def build_zip_export(self, inp: BuildExportInput) -> ExportFile:
@@ -204,15 +274,15 @@ class ExportActivities:
     @activity.defn(name="build_contact_sheet")
     async def build_contact_sheet(self, inp: BuildExportInput) -> ExportFile:
         """One PNG of the assets' thumbnails in a grid with captions (task name, variation,
-        state) at `inp.key`: each cell from the asset's WebP thumbnail when it has one, else
-        from the original, decoded and scaled in the thread pool. Raises ApplicationError
+        state) at `inp.key`: each cell from the asset's WebP thumbnail when it has one (and its
+        object exists), else from the original, decoded and scaled in the thread pool. Raises ApplicationError
         ExportSourceMissing / ExportEmpty (non-retryable)."""
         rows = await self._rows(inp)
         options = inp.options
         sheet = await run_cpu(ContactSheet, layout(len(rows), options.thumb_px, options.columns), options.thumb_px)
         for index, row in enumerate(rows):
             asset = row.asset
-            data = await self._read(asset.thumbnail_key or asset.file_key)
+            data = await self._cell_source(row)
             caption = [
                 row.task.name if row.task is not None else "upload",
                 f"v{asset.variation_index} · {asset.state}" if asset.variation_index is not None else asset.state,
@@ -232,34 +302,44 @@ class ExportActivities:
     @activity.defn(name="build_video_export")
     async def build_video_export(self, inp: BuildExportInput) -> ExportFile:
         """An H.264 MP4 slideshow of the assets at `inp.key` (see activities/export_video.py for
-        timing and letterboxing), encoded into a temporary file, then uploaded in parts. Raises
-        ApplicationError ExportSourceMissing / ExportEmpty (non-retryable)."""
+        timing and letterboxing), encoded into a temporary file, then uploaded in parts. Each
+        decode and encode step heartbeats while it runs (one image's frames can take minutes).
+        Raises ApplicationError ExportSourceMissing / ExportEmpty (non-retryable)."""
         rows = await self._rows(inp)
         o = inp.options
         with tempfile.TemporaryDirectory(prefix="export-") as tmp:
             path = Path(tmp) / "export.mp4"
             show = await run_cpu(Slideshow, path, o.width, o.height, o.fps, o.seconds_per_image, o.crossfade_s)
+            steps = _CpuSteps(ExportProgress(done=0, total=len(rows)))
             try:
                 for index, row in enumerate(rows):
                     data = await self._read(row.asset.file_key)
                     try:
-                        frame = await run_cpu(letterboxed, data, o.width, o.height)
+                        frame = await steps.run(letterboxed, data, o.width, o.height)
                     except InvalidImageError as exc:
                         raise ApplicationError(
                             f"asset {row.asset.id}: {exc}", type="InvalidImage", non_retryable=True
                         ) from exc
                     del data
-                    await run_cpu(show.add, frame)
-                    activity.heartbeat(ExportProgress(done=index + 1, total=len(rows)))
-                await run_cpu(show.close)
+                    await steps.run(show.add, frame)
+                    steps.progress = ExportProgress(done=index + 1, total=len(rows))
+                    activity.heartbeat(steps.progress)
+                await steps.run(show.close)
             except BaseException:
-                await asyncio.shield(run_cpu(show.abort))
+                # Canceled (or failed): stop the frame loop, wait for its thread, then close.
+                show.stop()
+                await asyncio.shield(self._abandon(show, steps))
                 raise
             done = ExportProgress(done=len(rows), total=len(rows))
             size, digest = await self._upload_file(inp.key, path, EXPORT_CONTENT_TYPES["mp4"], done)
         return ExportFile(
             key=inp.key, content_type=EXPORT_CONTENT_TYPES["mp4"], size=size, sha256=digest, images=len(rows)
         )
+
+    @staticmethod
+    async def _abandon(show: Slideshow, steps: _CpuSteps) -> None:
+        await steps.settle()
+        await run_cpu(show.abort)
 
     async def _upload_file(self, key: str, path: Path, content_type: str, progress: ExportProgress) -> tuple[int, str]:
         """Upload a local file in PART_BYTES parts (one multipart upload), hashing as it goes;
@@ -289,6 +369,17 @@ class ExportActivities:
                 await insert_export_if_absent(session, inp.export)
             await record_export_file(
                 session, uuid.UUID(inp.export_id), inp.file.key, inp.file.size, inp.file.sha256, datetime.now(UTC)
+            )
+
+    @activity.defn(name="record_export_outcome")
+    async def record_export_outcome(self, inp: RecordExportOutcomeInput) -> None:
+        """Record how an export ended without a file (failed with its error, or canceled) and
+        when, on its row; idempotent (the first end time stands; a row with a file is left)."""
+        async with self._sessions() as session, session.begin():
+            if inp.export is not None:
+                await insert_export_if_absent(session, inp.export)
+            await record_export_outcome(
+                session, uuid.UUID(inp.export_id), inp.status, inp.error_code, inp.error_message, datetime.now(UTC)
             )
 
     @activity.defn(name="discard_export")

@@ -33,7 +33,7 @@ from db.assets import AssetFilters, assets_in_project
 from db.exports import get_export, insert_export_if_absent, matching_asset_ids
 from db.models import Export, Project
 from kernel.contract import EXPORT_WORKFLOW, export_workflow_id
-from kernel.exports import ExportInput, export_id_for_idempotency_key
+from kernel.exports import MP4_MAX_PIXEL_FRAMES, ExportInput, export_id_for_idempotency_key, mp4_pixel_frames
 from kernel.search_attributes import OWNER_ID, PROJECT_ID
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ def export_request_hash(project_id: uuid.UUID, body: ExportCreate) -> str:
 
 
 async def _asset_ids(session: AsyncSession, settings: Settings, project: Project, body: ExportCreate) -> list[str]:
-    """The export's assets in order; raises InvalidInput (422) for unknown ids, none at all, or
-    more than the format allows."""
+    """The export's assets in order; raises InvalidInput (422) for unknown ids, none at all,
+    more than the format allows, or an MP4 over its encoding budget (MP4_MAX_PIXEL_FRAMES)."""
     limit = settings.export_max_assets if body.format == "zip" else settings.export_max_media_assets
     if body.asset_ids is not None:
         found = {a.id for a in await assets_in_project(session, project.id, body.asset_ids)}
@@ -84,6 +84,12 @@ async def _asset_ids(session: AsyncSession, settings: Settings, project: Project
         raise InvalidInput("no assets match: nothing to export")
     if len(ids) > limit:
         raise InvalidInput(f"a {body.format} export holds at most {limit} images; narrow the selection")
+    if body.format == "mp4" and (work := mp4_pixel_frames(len(ids), body.options)) > MP4_MAX_PIXEL_FRAMES:
+        raise InvalidInput(
+            f"this video is too long to encode: {len(ids)} images x frames per image x width x height = "
+            f"{work:,} pixel-frames, at most {MP4_MAX_PIXEL_FRAMES:,}; lower the size, fps, seconds per image"
+            " or the number of images"
+        )
     return [str(a) for a in ids]
 
 

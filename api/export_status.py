@@ -1,10 +1,11 @@
 """An export's status from its `ExportWorkflow` (there is no status column), as for tasks
 (api/task_status.py): `describe()` needs no live worker; progress comes from the pending build
-activity's heartbeat details (`done`, `total`), the result or failure from the closed workflow."""
+activity's heartbeat details (`done`, `total`), the result or failure from the closed workflow.
+A finished export's file, or how it ended without one, is also on its row (the workflow records
+both), which is what is read once Temporal's retention dropped the workflow."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.export_schemas import ExportStatus
 from db.models import Export
-from kernel.exports import EXPORT_CONTENT_TYPES, ExportFile
+from kernel.exports import EXPORT_CONTENT_TYPES, ExportFile, export_error_code
 from kernel.payloads import TaskError
 
 _CLOSED: dict[WorkflowExecutionStatus, ExportStatus] = {
@@ -41,9 +42,9 @@ class ExportState:
 
 
 async def export_state(client: Client, export: Export) -> ExportState:
-    """The export's state: from its row once its file was recorded (no Temporal call, and still
-    right after Temporal's retention dropped the workflow), else from its workflow. Raises
-    RPCError when Temporal is unreachable for an unfinished export."""
+    """The export's state: from its row once its file, or its failure or cancel, was recorded
+    (no Temporal call, and still right after Temporal's retention dropped the workflow), else
+    from its workflow. Raises RPCError when Temporal is unreachable for an unfinished export."""
     if export.completed_at is not None and export.file_key and export.byte_size is not None and export.sha256:
         file = ExportFile(
             key=export.file_key,
@@ -53,6 +54,9 @@ async def export_state(client: Client, export: Export) -> ExportState:
             images=len(export.asset_ids),
         )
         return ExportState(status="succeeded", done=file.images, total=file.images, file=file)
+    if export.ended_at is not None and export.outcome in ("failed", "canceled"):
+        error = TaskError(code=export.error_code or "internal", message=export.error_message or export.outcome)
+        return ExportState(status="failed" if export.outcome == "failed" else "canceled", error=error)
     return await describe_export(client, export.workflow_id)
 
 
@@ -93,17 +97,12 @@ async def _running(client: Client, pending: Sequence[PendingActivityInfo]) -> Ex
     return ExportState(status="queued")
 
 
-def _snake(error_type: str) -> str:
-    """The API's code for an ApplicationError type: `ExportSourceMissing` -> `export_source_missing`."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", error_type).lower()
-
-
 def _error_of(err: WorkflowFailureError) -> TaskError:
     cause: BaseException | None = err.cause
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
     if isinstance(cause, ApplicationError):
-        return TaskError(code=_snake(cause.type or "internal"), message=cause.message)
+        return TaskError(code=export_error_code(cause.type or "internal"), message=cause.message)
     if isinstance(cause, CancelledError):
         return TaskError(code="canceled", message="the export was canceled")
     return TaskError(code="internal", message=str(cause or err))

@@ -1,5 +1,5 @@
 """Export rows (issue 13) and the SQL of housekeeping: owner-scoped reads for the API, the
-finished file recorded by the workflow, expired files and expired idempotency keys."""
+finished file (or the failure or cancel) recorded by the workflow, expired files and expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -73,6 +73,24 @@ async def record_export_file(
         .where(Export.id == export_id)
         .values(
             file_key=key, byte_size=size, sha256=sha256, completed_at=func.coalesce(Export.completed_at, completed_at)
+        )
+    )
+
+
+async def record_export_outcome(
+    session: AsyncSession, export_id: uuid.UUID, status: str, error_code: str, error_message: str, ended_at: datetime
+) -> None:
+    """Record how an export ended without a file: `status` (`failed` | `canceled`), the error's
+    code and message, and when. Idempotent: the first end time stands, and a row whose file was
+    recorded is left alone. The caller commits."""
+    await session.execute(
+        update(Export)
+        .where(Export.id == export_id, Export.completed_at.is_(None))
+        .values(
+            outcome=status,
+            error_code=error_code,
+            error_message=error_message,
+            ended_at=func.coalesce(Export.ended_at, ended_at),
         )
     )
 

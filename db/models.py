@@ -236,13 +236,16 @@ class ProjectSpend(Base):
 class Export(Base):
     """A download of a project's assets (issue 13): zip, contact sheet or video. Like a task,
     its status is its `ExportWorkflow`'s; the row holds the request and, once finished, the
-    file (`file_key`, `byte_size`, `sha256`, `completed_at`); `expired_at` is set when
-    housekeeping removed the file after EXPORT_RETENTION_DAYS."""
+    file (`file_key`, `byte_size`, `sha256`, `completed_at`) or how it ended without one
+    (`outcome` failed | canceled, `error_code`, `error_message`, `ended_at`), so both outlive
+    Temporal's retention; `expired_at` is set when housekeeping removed the file after
+    EXPORT_RETENTION_DAYS."""
 
     __tablename__ = "exports"
     __table_args__ = (
         Index("ix_exports_project_id_created_at", "project_id", "created_at"),
         CheckConstraint("format IN ('zip', 'contact_sheet', 'mp4')", name="format"),
+        CheckConstraint("outcome IN ('failed', 'canceled')", name="outcome"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -258,4 +261,8 @@ class Export(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now_column()

@@ -8,6 +8,7 @@ which the API reads from the pending activity to show progress without a live qu
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Literal
 
@@ -19,6 +20,14 @@ HousekeepingJob = Literal["expire_exports", "expire_idempotency_keys", "sweep_st
 EXPORT_EXTENSIONS: dict[str, str] = {"zip": "zip", "contact_sheet": "png", "mp4": "mp4"}
 EXPORT_CONTENT_TYPES: dict[str, str] = {"zip": "application/zip", "contact_sheet": "image/png", "mp4": "video/mp4"}
 EXPORTS_PREFIX = "exports/"
+
+# The largest MP4 the API accepts, in pixel-frames: images x frames per image x width x height
+# (pixels). x264 (preset veryfast) with Pillow's letterboxing and crossfade blends encodes about
+# 35-95 million pixel-frames a second on one core of a 2-core worker (measured: 35 with a
+# crossfade into a noisy 1080p image, 95 for still 1080p frames), so 12e9 is at most ~6 min of
+# encoding (10 min at a pessimistic 20 M/s): well under the build's hour (workflows/export.py).
+# It allows e.g. 200 images at the defaults (720p, 24 fps, 2 s: 8.8e9) or 3 min of 1080p30.
+MP4_MAX_PIXEL_FRAMES = 12_000_000_000
 
 _EXPORT_IDEMPOTENCY_NAMESPACE = uuid.UUID("0b6f7a52-93c1-4d5e-8f0a-6c2d9e4b1a73")
 
@@ -33,6 +42,22 @@ def export_id_for_idempotency_key(owner_id: uuid.UUID, key: str, generation: int
     for the n-th use of a key after earlier ones expired: see `kernel.contract`)."""
     suffix = f"#{generation}" if generation else ""
     return uuid.uuid5(_EXPORT_IDEMPOTENCY_NAMESPACE, f"{owner_id}:{key}{suffix}")
+
+
+def mp4_frames_per_image(seconds_per_image: float, fps: int) -> int:
+    """Frames each image of an MP4 holds: `round(seconds_per_image * fps)`, at least 1."""
+    return max(1, round(seconds_per_image * fps))
+
+
+def mp4_pixel_frames(count: int, options: ExportOptions) -> int:
+    """The encoding work of an MP4 of `count` images: frames x width x height (pixel-frames),
+    compared with MP4_MAX_PIXEL_FRAMES."""
+    return count * mp4_frames_per_image(options.seconds_per_image, options.fps) * options.width * options.height
+
+
+def export_error_code(error_type: str) -> str:
+    """The API's code for an ApplicationError type: `ExportSourceMissing` -> `export_source_missing`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", error_type).lower()
 
 
 class ExportOptions(BaseModel):
@@ -66,6 +91,9 @@ class ExportInput(BaseModel):
     options: ExportOptions = Field(default_factory=ExportOptions)
     idempotency_key: str | None = None
     request_hash: str | None = None
+    # The build's heartbeat timeout (seconds); None: EXPORT_HEARTBEAT (workflows/export.py).
+    # Not set by the API: tests (and operators starting a workflow by hand) shorten it.
+    build_heartbeat_timeout_s: float | None = None
 
 
 class BuildExportInput(BaseModel):
@@ -137,6 +165,21 @@ class RecordExportInput(BaseModel):
 
     export_id: str
     file: ExportFile
+    export: ExportInput | None = None
+
+
+ExportOutcome = Literal["failed", "canceled"]
+
+
+class RecordExportOutcomeInput(BaseModel):
+    """How export `export_id` ended without a file (`failed` with the build's error code and
+    message, or `canceled`), for its row; `export` writes the row first if the API's commit of
+    it was lost. The row keeps it after Temporal's retention drops the workflow."""
+
+    export_id: str
+    status: ExportOutcome
+    error_code: str
+    error_message: str
     export: ExportInput | None = None
 
 

@@ -8,6 +8,10 @@ builds the file into S3 (SeaweedFS), and the test downloads it from the presigne
 - a worker stopped in the middle of a large ZIP: the next worker resumes from the checkpoint
   and the archive is valid with no duplicate member;
 - cancel stops an export and leaves no object (nor an unfinished upload);
+- an MP4 whose one encode step outlasts the build's heartbeat timeout succeeds at its first
+  attempt (the step heartbeats), and one over the encoding budget is refused with 422;
+- failed and canceled exports still say so (with their error) after Temporal forgets them;
+- a contact sheet whose asset lost its thumbnail object uses the original;
 - another user's export is 404; the Idempotency-Key answers the same export.
 """
 
@@ -31,6 +35,7 @@ import httpx
 import pytest
 from PIL import Image
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -43,7 +48,8 @@ from clients.settings import Settings
 from db.assets import insert_upload_asset
 from db.exports import insert_export_if_absent
 from db.session import SessionFactory
-from kernel.exports import ExportFile, ExportInput, ZipCheckpoint, export_key
+from kernel.exports import MP4_MAX_PIXEL_FRAMES, ExportFile, ExportInput, ExportOptions, ZipCheckpoint, export_key
+from kernel.object_keys import thumbnail_key
 from kernel.payloads import ImageRef
 from tests.helpers import TERMINAL, create_project, create_task, wait_for_task
 from workflows import registry
@@ -69,6 +75,23 @@ async def start_export(http: httpx.AsyncClient, project_id: str, **body: Any) ->
     response = await http.post(f"/api/v1/projects/{project_id}/exports", json=body)
     assert response.status_code == 202, response.text
     return dict(response.json())
+
+
+async def forget_workflow(temporal: Client, workflow_id: str) -> None:
+    """Delete the workflow's execution, as Temporal's retention does, and wait until it is gone."""
+    await temporal.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=temporal.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id)
+        )
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # asynchronous: 20-35 s on the dev server
+        try:
+            await temporal.get_workflow_handle(workflow_id).describe()
+        except RPCError:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id} was not deleted")
 
 
 async def download(url: str) -> bytes:
@@ -427,7 +450,7 @@ async def test_studio_export_downloads_the_zip_a_user_asked_for(
 
 
 async def test_an_image_missing_from_storage_fails_the_export_with_its_code_and_leaves_no_object(
-    http: httpx.AsyncClient, settings: Settings, store: ObjectStore, token: str
+    http: httpx.AsyncClient, settings: Settings, store: ObjectStore, temporal: Client, token: str
 ) -> None:
     project_id = await create_project(http)
     assets = await rendered(http, project_id, prompt=f"a vanishing act {token}", n=2)
@@ -441,6 +464,11 @@ async def test_an_image_missing_from_storage_fails_the_export_with_its_code_and_
     assert await store.head(key) is None
     assert await store.abort_multipart_uploads(key) == 0
 
+    # Temporal's retention drops the workflow: the row still says failed, with the error.
+    await forget_workflow(temporal, export["workflow_id"])
+    later = (await http.get(f"/api/v1/exports/{export['id']}")).json()
+    assert later["status"] == "failed" and later["error"] == export["error"], later
+
 
 async def test_a_finished_export_stays_downloadable_after_temporal_forgets_its_workflow(
     http: httpx.AsyncClient, temporal: Client, token: str
@@ -452,18 +480,118 @@ async def test_a_finished_export_stays_downloadable_after_temporal_forgets_its_w
     export = await wait_for_export(http, (await start_export(http, project_id, format="zip"))["id"])
     assert export["status"] == "succeeded", export
 
-    await temporal.workflow_service.delete_workflow_execution(
-        DeleteWorkflowExecutionRequest(
-            namespace=temporal.namespace, workflow_execution=WorkflowExecution(workflow_id=export["workflow_id"])
-        )
-    )
-    for _ in range(100):  # deletion is asynchronous
-        try:
-            await temporal.get_workflow_handle(export["workflow_id"]).describe()
-        except RPCError:
-            break
-        await asyncio.sleep(0.1)
+    await forget_workflow(temporal, export["workflow_id"])
 
     later = (await http.get(f"/api/v1/exports/{export['id']}")).json()
     assert later["status"] == "succeeded" and later["sha256"] == export["sha256"]
     assert hashlib.sha256(await download(later["url"])).hexdigest() == export["sha256"]
+
+
+# One image of 1280x720 at 60 fps for 15 s: its 900 frames are one encode step (`close`) of
+# several seconds (about 9 s on the 2-core CI runner), far longer than the 1 s heartbeat
+# timeout the test gives the build.
+LONG_STEP_OPTIONS = ExportOptions(width=1280, height=720, fps=60, seconds_per_image=15)
+SHORT_HEARTBEAT_S = 1.0
+
+
+async def test_an_mp4_whose_one_image_encodes_longer_than_the_heartbeat_timeout_succeeds_at_the_first_attempt(
+    http: httpx.AsyncClient, temporal: Client, store: ObjectStore, sessions: SessionFactory, token: str
+) -> None:
+    project_id = await create_project(http)
+    assets = await rendered(http, project_id, prompt=f"a slow sunset {token}", n=1)
+    export_id = str(uuid.uuid4())
+    inp = ExportInput(
+        export_id=export_id,
+        project_id=project_id,
+        owner_id=str(uuid.uuid4()),
+        format="mp4",
+        asset_ids=[assets[0]["id"]],
+        options=LONG_STEP_OPTIONS,
+        build_heartbeat_timeout_s=SHORT_HEARTBEAT_S,
+    )
+    queue = f"exports-{uuid.uuid4()}"
+    handle = await temporal.start_workflow(ExportWorkflow.run, inp, id=f"export-{export_id}", task_queue=queue)
+    async with _export_worker(temporal, queue, store, sessions):
+        result = await asyncio.wait_for(handle.result(), timeout=300)
+    assert isinstance(result, ExportFile) and result.images == 1
+
+    started = completed = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and started is None:
+            started = event  # the build's (the first activity)
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED and completed is None:
+            completed = event
+        assert event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT
+    assert started is not None and completed is not None
+    assert started.activity_task_started_event_attributes.attempt == 1, "the build was retried"
+    took_s = (completed.event_time.ToDatetime() - started.event_time.ToDatetime()).total_seconds()
+    # The test exercises what it says only if the build outlasted the timeout several times.
+    assert took_s > 3 * SHORT_HEARTBEAT_S, f"the encode took only {took_s:.1f} s"
+
+    data = await store.get(result.key)
+    assert hashlib.sha256(data).hexdigest() == result.sha256
+    with av.open(io.BytesIO(data), mode="r") as container:
+        assert container.streams.video[0].frames == 900
+
+
+async def test_an_mp4_over_the_encoding_budget_is_refused_with_422(http: httpx.AsyncClient, token: str) -> None:
+    project_id = await create_project(http)
+    assets = await rendered(http, project_id, prompt=f"a long film {token}", n=1)
+    # 3840 x 2160 x 60 fps x 30 s: 1.49e10 pixel-frames for one image, over the 1.2e10 budget.
+    options = {"width": 3840, "height": 2160, "fps": 60, "seconds_per_image": 30, "crossfade_s": 10}
+    assert MP4_MAX_PIXEL_FRAMES < 3840 * 2160 * 60 * 30
+    url = f"/api/v1/projects/{project_id}/exports"
+    refused = await http.post(url, json={"format": "mp4", "asset_ids": [assets[0]["id"]], "options": options})
+    assert refused.status_code == 422, refused.text
+    assert "pixel-frames" in refused.json()["error"]["message"]
+    assert (await http.get(f"/api/v1/projects/{project_id}/exports")).json()["items"] == []
+
+
+async def test_a_canceled_mp4_still_reads_canceled_after_temporal_forgets_it(
+    http: httpx.AsyncClient, temporal: Client, store: ObjectStore, token: str
+) -> None:
+    """Canceled in the middle of a long encode step: the step stops, nothing is left in S3, and
+    the row says canceled once the workflow is gone."""
+    project_id = await create_project(http)
+    assets = await rendered(http, project_id, prompt=f"an interrupted film {token}", n=1)
+    created = await start_export(
+        http, project_id, format="mp4", asset_ids=[assets[0]["id"]], options=LONG_STEP_OPTIONS.model_dump()
+    )
+    deadline = time.monotonic() + 60
+    while (current := (await http.get(f"/api/v1/exports/{created['id']}")).json())["status"] != "running":
+        assert current["status"] == "queued", current
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)  # inside the encode
+    canceled = await http.post(f"/api/v1/exports/{created['id']}/cancel")
+    assert canceled.status_code == 202, canceled.text
+    final = await wait_for_export(http, created["id"])
+    assert final["status"] == "canceled" and final["url"] is None, final
+    key = export_key(project_id, created["id"], "mp4")
+    assert await store.head(key) is None
+
+    await forget_workflow(temporal, final["workflow_id"])
+    later = (await http.get(f"/api/v1/exports/{created['id']}")).json()
+    assert later["status"] == "canceled", later
+    assert later["error"] == {"code": "canceled", "message": "the export was canceled"}
+
+
+async def test_a_contact_sheet_uses_the_original_when_a_thumbnail_object_is_missing(
+    http: httpx.AsyncClient, store: ObjectStore, token: str
+) -> None:
+    project_id = await create_project(http)
+    assets = await rendered(http, project_id, prompt=f"a lost thumbnail {token}", n=2)
+    assert all(a["thumbnail_url"] for a in assets)
+    lost = thumbnail_key(assets[0]["file_key"])
+    assert await store.head(lost) is not None
+    await store.delete(lost)
+    ids = [a["id"] for a in assets]
+    export = await wait_for_export(
+        http,
+        (await start_export(http, project_id, format="contact_sheet", asset_ids=ids, options={"thumb_px": 128}))["id"],
+    )
+    assert export["status"] == "succeeded", export
+    sheet = Image.open(io.BytesIO(await download(export["url"]))).convert("RGB")
+    cell_w = 128 + 16
+    for column in range(2):  # both cells hold an image (the first from its original)
+        assert sheet.getpixel((column * cell_w + cell_w // 2, 8 + 64)) != (255, 255, 255)

@@ -5,7 +5,9 @@ build (zip | contact sheet | mp4, one heartbeating activity that writes the file
 never enter the history: activities pass the S3 key, size and SHA-256. On cancellation the
 build is cancelled (and waited for, so no part lands after the cleanup), then any unfinished
 upload is aborted and the object deleted: a canceled export leaves nothing in S3. A failed
-build is cleaned up the same way.
+build is cleaned up the same way. Then how it ended (failed with its error code and message, or
+canceled) is recorded on the export's row (`record_export_outcome`, patch
+`export-records-outcome`), which the API reads once Temporal's retention dropped the workflow.
 
 Progress is not kept here: the API reads `done`/`total` from the pending build activity's
 heartbeat details (api/export_status.py), which needs no live worker.
@@ -18,7 +20,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.exports import EXPORT_SOURCE_MISSING, ExportActivities
@@ -29,14 +31,19 @@ with workflow.unsafe.imports_passed_through():
         ExportFile,
         ExportInput,
         RecordExportInput,
+        RecordExportOutcomeInput,
+        export_error_code,
         export_key,
     )
     from workflows import retry_policies
 
-# A build streams up to hundreds of images: an hour per attempt; heartbeats (every chunk or
-# image) show a dead worker within EXPORT_HEARTBEAT, and the next attempt resumes (zip).
+# A build streams up to hundreds of images: an hour per attempt (an MP4 is capped well under it
+# at the API: kernel/exports.py MP4_MAX_PIXEL_FRAMES); heartbeats (every chunk or image, and
+# every few seconds during a long CPU step) show a dead worker within EXPORT_HEARTBEAT, and the
+# next attempt resumes (zip).
 EXPORT_START_TO_CLOSE = timedelta(hours=1)
 EXPORT_HEARTBEAT = timedelta(seconds=20)
+RECORDS_OUTCOME_PATCH = "export-records-outcome"
 EXPORT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -55,6 +62,9 @@ class ExportWorkflow:
         """Build the export's file, record it on the row and return it. Raises the build's
         ApplicationError (ExportSourceMissing, ExportEmpty, InvalidImage) after cleaning up."""
         key = export_key(inp.project_id, inp.export_id, inp.format)
+        heartbeat = (
+            timedelta(seconds=inp.build_heartbeat_timeout_s) if inp.build_heartbeat_timeout_s else EXPORT_HEARTBEAT
+        )
         build = {
             "zip": ExportActivities.build_zip_export,
             "contact_sheet": ExportActivities.build_contact_sheet,
@@ -73,7 +83,7 @@ class ExportWorkflow:
                 ),
                 activity_id="build",
                 start_to_close_timeout=EXPORT_START_TO_CLOSE,
-                heartbeat_timeout=EXPORT_HEARTBEAT,
+                heartbeat_timeout=heartbeat,
                 retry_policy=EXPORT_RETRY,
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
@@ -84,11 +94,45 @@ class ExportWorkflow:
                 schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
                 retry_policy=retry_policies.DURABLE_RETRY,
             )
-        except (asyncio.CancelledError, ActivityError):
+        except (asyncio.CancelledError, ActivityError) as exc:
             # Canceled (or failed) at any point before the result: nothing stays in S3.
             await self._discard(key)
+            if workflow.patched(RECORDS_OUTCOME_PATCH):
+                await self._record_outcome(inp, exc)
             raise
         return file
+
+    async def _record_outcome(self, inp: ExportInput, exc: BaseException) -> None:
+        """Write how the export ended (as the API words it: api/export_status.py) on its row."""
+        cause: BaseException | None = exc
+        while isinstance(cause, ActivityError) and cause.cause is not None:
+            cause = cause.cause
+        if isinstance(cause, (asyncio.CancelledError, CancelledError)):
+            outcome = RecordExportOutcomeInput(
+                export_id=inp.export_id,
+                status="canceled",
+                error_code="canceled",
+                error_message="the export was canceled",
+            )
+        elif isinstance(cause, ApplicationError):
+            outcome = RecordExportOutcomeInput(
+                export_id=inp.export_id,
+                status="failed",
+                error_code=export_error_code(cause.type or "internal"),
+                error_message=cause.message,
+            )
+        else:
+            outcome = RecordExportOutcomeInput(
+                export_id=inp.export_id, status="failed", error_code="internal", error_message=str(cause or exc)
+            )
+        outcome.export = inp
+        await workflow.execute_activity_method(
+            ExportActivities.record_export_outcome,
+            outcome,
+            start_to_close_timeout=retry_policies.RECORD_START_TO_CLOSE,
+            schedule_to_close_timeout=retry_policies.DURABLE_SCHEDULE_TO_CLOSE,
+            retry_policy=retry_policies.DURABLE_RETRY,
+        )
 
     async def _discard(self, key: str) -> None:
         await workflow.execute_activity_method(

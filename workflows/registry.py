@@ -68,6 +68,7 @@ def export_activities(exports: ExportActivities, housekeeping: HousekeepingActiv
         exports.build_contact_sheet,
         exports.build_video_export,
         exports.record_export,
+        exports.record_export_outcome,
         exports.discard_export,
         housekeeping.expire_export_files,
         housekeeping.expire_idempotency_keys,
