@@ -17,12 +17,15 @@ from api.app import create_app
 from clients.settings import Settings, get_settings
 from db.models import WebSession, WebSignInLink
 from db.session import SessionFactory
-from db.web_sessions import create_sign_in_link, hash_token
+from db.users import create_user
+from db.web_sessions import create_sign_in_link, end_session, hash_token, start_session
 from studio.cli import app as cli
 from studio.sign_in_link import new_sign_in_link, sign_in_url
 from tests.helpers import ApiServer, wait_for_task
 from tests.web_browser import SCREENSHOTS, browser, new_context, new_user, screenshot, screenshot_dir, sign_in
 from web.app import create_site
+from web.session import COOKIE
+from web.task_feed import SESSION_CHECK_S
 
 __all__ = ["browser"]
 
@@ -259,3 +262,31 @@ async def test_screenshots_leave_the_tracked_ones_alone_unless_asked(
     assert tracked.read_bytes() == before
     monkeypatch.setenv("STUDIO_UPDATE_SCREENSHOTS", "1")
     assert screenshot_dir() == SCREENSHOTS
+
+
+async def test_a_task_list_stream_ends_once_its_session_is_signed_out(
+    api_server: ApiServer, sessions: SessionFactory
+) -> None:
+    """A page left open after sign-out (here: its session row deleted, as /sign-out does) stops
+    receiving the project's task events within SESSION_CHECK_S."""
+    async with sessions() as session:
+        user, key = await create_user(session, "streamer")
+        token, _ = await start_session(session, user.id, ttl_s=600)
+        await session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api_server.base_url, timeout=30) as http:
+        project = (await http.post("/api/v1/projects", json={"name": "stream"}, headers=headers)).json()
+        http.cookies.set(COOKIE, token)
+        async with http.stream("GET", f"/projects/{project['id']}/tasks/stream") as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith("retry:")
+            async with sessions() as session:
+                await end_session(session, token)
+                await session.commit()
+
+            async def drain() -> None:
+                async for _ in lines:
+                    pass
+
+            await asyncio.wait_for(drain(), timeout=SESSION_CHECK_S + 10)  # it ends; it used to run on

@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sse_starlette import ServerSentEvent
@@ -32,6 +32,7 @@ from web.templating import TEMPLATES
 
 POLL_S = 0.5
 NEW_TASKS_S = 1.0
+SESSION_CHECK_S = 5.0  # a signed-out or expired session's stream ends within this (seconds)
 KEEPALIVE_S = 15.0
 DESCRIBE_CONCURRENCY = 8
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out", "terminated"}
@@ -62,19 +63,29 @@ async def _views(resources: ApiResources, tasks: list[Task]) -> list[TaskPublic]
 
 
 async def project_task_events(
-    resources: ApiResources, project_id: uuid.UUID, tracked: list[Task], opened_at: datetime, live_max: int
+    resources: ApiResources,
+    project_id: uuid.UUID,
+    tracked: list[Task],
+    opened_at: datetime,
+    live_max: int,
+    signed_in: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[ServerSentEvent]:
     """Yield `task` events for `tracked` (the unfinished tasks the page shows) and for tasks of the
     project created after `opened_at`, each time a task's row changes, until it is terminal; at
-    most the `live_max` newest are followed."""
+    most the `live_max` newest are followed. Ends when `signed_in()` (asked every
+    SESSION_CHECK_S) says the session that opened it is over."""
     live: dict[uuid.UUID, Task] = {t.id: t for t in tracked}
     sent: dict[uuid.UUID, str] = {}
-    last_new_check = time.monotonic()
+    last_new_check = last_session_check = time.monotonic()
     # The page's own rows may be a moment old: look back a little for tasks created meanwhile.
     since = opened_at - timedelta(seconds=2)
     yield ServerSentEvent(retry=2000)
     while True:
         started = time.monotonic()
+        if started - last_session_check >= SESSION_CHECK_S:
+            last_session_check = started
+            if not await signed_in():
+                return
         if started - last_new_check >= NEW_TASKS_S:
             last_new_check = started
             async with resources.sessions() as session:
