@@ -237,6 +237,7 @@ class Outcome:
     failures: list[Failure]
     errors: list[str]
     workdir: Path
+    engine_faults: list[str] = field(default_factory=list)
 
     @property
     def cases(self) -> int:
@@ -244,7 +245,10 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.failures and not self.errors and self.cases > 0
+        """No failure, no error, some cases, and an exit code of 0 or one explained by
+        `engine_faults` alone (schemathesis' own crashes, which say nothing about the API)."""
+        clean_exit = self.exit_code == 0 or (self.exit_code == 1 and bool(self.engine_faults))
+        return clean_exit and not self.failures and not self.errors and self.cases > 0
 
     def table(self) -> str:
         """Cases and status codes per operation, then totals; the failures, if any."""
@@ -281,6 +285,7 @@ class Outcome:
                 out.append(f"    {f.message.strip().replace(chr(10), ' | ')}")
             out += [f"    request:  {f.request}", f"    response: {f.status} {f.response}"]
         out += [f"* error: {e}" for e in self.errors]
+        out += [f"* schemathesis' own fault (not counted): {e}" for e in self.engine_faults]
         return "\n".join(out)
 
 
@@ -341,7 +346,13 @@ class Parsed:
     phases: Counter[str] = field(default_factory=Counter)
     failures: dict[tuple[str, str, str, str], Failure] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    engine_faults: list[str] = field(default_factory=list)
     seed: str | None = None
+
+
+# Errors inside schemathesis' own process, not answers of the API: CPython 3.11's `ast` module
+# can raise this spuriously (python/cpython#106905), and schemathesis' coverage phase uses it.
+ENGINE_FAULTS = ("AST constructor recursion depth mismatch",)
 
 
 def parse_ndjson(path: Path, declared: set[tuple[str, str]]) -> Parsed:
@@ -353,7 +364,9 @@ def parse_ndjson(path: Path, declared: set[tuple[str, str]]) -> Parsed:
             parsed.seed = str(data.get("seed"))
         elif kind in ("NonFatalError", "FatalError"):
             info = data.get("info") or data.get("exception") or data
-            parsed.errors.append(f"{kind}: {data.get('label', '')} {json.dumps(info, ensure_ascii=False)[:600]}")
+            line = f"{kind}: {data.get('label', '')} {json.dumps(info, ensure_ascii=False)[:600]}"
+            fault = kind == "NonFatalError" and any(f in json.dumps(info) for f in ENGINE_FAULTS)
+            (parsed.engine_faults if fault else parsed.errors).append(line)
         elif kind == "ScenarioFinished":
             recorder = data.get("recorder") or {}
             interactions = recorder.get("interactions") or {}
@@ -460,6 +473,7 @@ def _outcome(workdir: Path, output: str, exit_code: int, seconds: float, declare
         phases=parsed.phases,
         failures=failures,
         errors=parsed.errors,
+        engine_faults=parsed.engine_faults,
         workdir=workdir,
     )
     (workdir / "figures.txt").write_text(outcome.table() + "\n\n" + outcome.failure_report() + "\n", encoding="utf-8")
