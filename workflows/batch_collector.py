@@ -16,6 +16,7 @@ waiting items; an idle collector ends after IDLE (the next signal-with-start sta
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -51,27 +52,45 @@ def take_job(
     for item in pending:
         tasks.setdefault(item.task_workflow_id, []).append(item)
     job: list[BatchItem] = []
+    size = _Size()
     for items in tasks.values():
-        if job and not _fits(job + items, max_items, max_bytes):
+        bigger = size.plus(items)
+        if job and not bigger.within(max_items, max_bytes):
             break
         job.extend(items)
+        size = bigger
     taken: list[BatchItem] = []
+    size = _Size()
     for item in job:
-        if taken and not _fits([*taken, item], max_items, max_bytes):
+        bigger = size.plus([item])
+        if taken and not bigger.within(max_items, max_bytes):
             break
         taken.append(item)
+        size = bigger
     taken_keys = {item.key for item in taken}
     return taken, [item for item in pending if item.key not in taken_keys]
 
 
-def _fits(items: list[BatchItem], max_items: int, max_bytes: int | None) -> bool:
-    if len(items) > max_items:
-        return False
-    if max_bytes is None:
-        return True
-    answers = sum(item.answer_bytes for item in items)
-    requests = sum(item.request_bytes for item in items)
-    return answers <= max_bytes and requests <= INLINE_REQUEST_LIMIT_BYTES
+@dataclass(frozen=True)
+class _Size:
+    """A job's running size: items, estimated answer bytes and request bytes (summed once per
+    item as the job grows, not again for every candidate)."""
+
+    items: int = 0
+    answers: int = 0
+    requests: int = 0
+
+    def plus(self, items: list[BatchItem]) -> _Size:
+        return _Size(
+            self.items + len(items),
+            self.answers + sum(item.answer_bytes for item in items),
+            self.requests + sum(item.request_bytes for item in items),
+        )
+
+    def within(self, max_items: int, max_bytes: int | None) -> bool:
+        if self.items > max_items:
+            return False
+        return max_bytes is None or (self.answers <= max_bytes and self.requests <= INLINE_REQUEST_LIMIT_BYTES)
 
 
 @workflow.defn(name=BATCH_COLLECTOR_WORKFLOW)
@@ -88,7 +107,7 @@ class BatchCollectorWorkflow:
 
     def _full(self) -> bool:
         return len(self._pending) >= self._max_items or (
-            self._max_bytes is not None and not _fits(self._pending, len(self._pending), self._max_bytes)
+            self._max_bytes is not None and not _Size().plus(self._pending).within(len(self._pending), self._max_bytes)
         )
 
     @workflow.signal(name=ADD_BATCH_ITEMS_SIGNAL)
